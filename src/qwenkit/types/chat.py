@@ -32,7 +32,9 @@ class _Fixed(WireModel):
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls._literal_fields = frozenset(
-            name for name, field in cls.model_fields.items() if get_origin(field.annotation) is Literal
+            name
+            for name, field in cls.model_fields.items()
+            if get_origin(field.annotation) is Literal
         )
 
     def model_post_init(self, context: Any, /) -> None:

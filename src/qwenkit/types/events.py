@@ -72,4 +72,12 @@ class StreamError:
     error: ErrorInfo
 
 
-Event = ResponseStarted | ReasoningDelta | ContentDelta | ToolCallDelta | UsageReported | Finished | StreamError
+Event = (
+    ResponseStarted
+    | ReasoningDelta
+    | ContentDelta
+    | ToolCallDelta
+    | UsageReported
+    | Finished
+    | StreamError
+)

@@ -76,7 +76,14 @@ class ChatRequest(WireModel):
 
 
 QWEN_EXTRA_PARAMS = frozenset(
-    {"top_k", "repetition_penalty", "enable_thinking", "thinking_budget", "enable_search", "search_options"}
+    {
+        "top_k",
+        "repetition_penalty",
+        "enable_thinking",
+        "thinking_budget",
+        "enable_search",
+        "search_options",
+    }
 )
 """Parameters the ``openai`` SDK can only send through ``extra_body``."""
 

@@ -1,0 +1,194 @@
+"""Server-sent events: an incremental, bounded decoder and the two framings DashScope speaks.
+
+Written by hand because neither wire format is served well by a general SSE library:
+
+- the native format marks each event with an ``:HTTP_STATUS/NNN`` comment line, which every standard
+  parser drops, but which is the only place a mid-stream error states its status;
+- a client must accept any chunk boundary (a split inside a UTF-8 sequence, between ``\\r`` and
+  ``\\n``), and a server-side relay must never buffer without bound when an upstream sends a line
+  that never ends.
+
+The decoder is sans-IO (``feed(bytes) -> events``), so the SDK, the gateway and the tests drive the
+same code from sync, async or plain lists. Line endings may be CRLF, LF or CR (WHATWG rules); one
+space after the field colon is optional (compatible mode writes ``data: {...}``, native mode writes
+``data:{...}``). Comments are ignored except ``:HTTP_STATUS/NNN``, which sets ``status`` on the
+event being built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+
+DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
+"""8 MiB: a native cumulative chunk of a very long answer fits; a runaway line does not."""
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+_STATUS = re.compile(r"HTTP_STATUS/(\d{3})")
+
+
+class SSEProtocolError(ValueError):
+    """The byte stream is not a valid or acceptable event stream (for example a line too long)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    data: str
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+    status: int | None = None
+    """The status of an ``:HTTP_STATUS/NNN`` comment inside this event, when there was one."""
+
+
+class SSEDecoder:
+    """Feed bytes in any pieces; get complete events out.
+
+    >>> d = SSEDecoder()
+    >>> d.feed(b"id:1\\nevent:result\\n:HTTP_STATUS/200\\ndata:{}\\n") + d.feed(b"\\n")
+    [SSEEvent(data='{}', event='result', id='1', retry=None, status=200)]
+    """
+
+    __slots__ = ("_buf", "_data", "_event", "_has_data", "_id", "_max_line", "_retry", "_status")
+
+    def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self._max_line = max_line_bytes
+        self._buf = bytearray()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._data: list[str] = []
+        self._has_data = False
+        self._event: str | None = None
+        self._id: str | None = None
+        self._retry: int | None = None
+        self._status: int | None = None
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Add bytes; return the events they complete (possibly none)."""
+        buf = self._buf
+        buf += chunk
+        events: list[SSEEvent] = []
+        pos = 0
+        end = len(buf)
+        while True:
+            match = _EOL.search(buf, pos)
+            if match is None:
+                break
+            if match.end() == end and buf[match.start()] == 0x0D:
+                break  # a lone CR at the end may be the first half of CRLF: wait for more bytes
+            if match.start() - pos > self._max_line:
+                raise SSEProtocolError(f"SSE line longer than {self._max_line} bytes")
+            event = self._line(bytes(buf[pos : match.start()]))
+            if event is not None:
+                events.append(event)
+            pos = match.end()
+        if pos:
+            del buf[:pos]
+        if len(buf) > self._max_line:
+            raise SSEProtocolError(f"SSE line longer than {self._max_line} bytes")
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        """End of input: a last event without its blank line is still delivered."""
+        events: list[SSEEvent] = []
+        if self._buf:
+            tail = bytes(self._buf).rstrip(b"\r")
+            self._buf.clear()
+            event = self._line(tail)
+            if event is not None:
+                events.append(event)
+        event = self._dispatch()
+        if event is not None:
+            events.append(event)
+        return events
+
+    def _line(self, raw: bytes) -> SSEEvent | None:
+        if not raw:
+            return self._dispatch()
+        line = raw.decode("utf-8", errors="replace")
+        if line[0] == ":":
+            status = _STATUS.match(line, 1)
+            if status is not None:
+                self._status = int(status.group(1))
+            return None
+        name, sep, value = line.partition(":")
+        if sep and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+            self._has_data = True
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._id = value
+        elif name == "retry":
+            if value.isdigit():
+                self._retry = int(value)
+        elif name == "status" and value.strip().isdigit():
+            self._status = int(value.strip())  # the dashscope SDK's own (unseen on the wire) form
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        if not self._has_data:
+            # WHATWG: an event without data is not dispatched; its fields are discarded.
+            self._reset()
+            return None
+        event = SSEEvent(
+            data="\n".join(self._data),
+            event=self._event,
+            id=self._id,
+            retry=self._retry,
+            status=self._status,
+        )
+        self._reset()
+        return event
+
+
+def iter_sse(
+    chunks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[SSEEvent]:
+    decoder = SSEDecoder(max_line_bytes=max_line_bytes)
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.close()
+
+
+async def aiter_sse(
+    chunks: AsyncIterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> AsyncIterator[SSEEvent]:
+    decoder = SSEDecoder(max_line_bytes=max_line_bytes)
+    async for chunk in chunks:
+        for event in decoder.feed(chunk):
+            yield event
+    for event in decoder.close():
+        yield event
+
+
+def _data_lines(prefix: str, data: str) -> str:
+    if "\n" not in data and "\r" not in data:
+        return prefix + data
+    return "\n".join(prefix + line for line in data.splitlines())
+
+
+def encode_compat_event(data: str) -> bytes:
+    """One compatible-mode event: ``data: {json}`` and a blank line."""
+    return (_data_lines("data: ", data) + "\n\n").encode()
+
+
+COMPAT_DONE = b"data: [DONE]\n\n"
+
+
+def encode_native_event(data: str, *, id: int, event: str = "result", status: int = 200) -> bytes:
+    """One native event, exactly as DashScope frames it (no space after any colon)::
+
+    id:1
+    event:result
+    :HTTP_STATUS/200
+    data:{...}
+    """
+    return (
+        f"id:{id}\nevent:{event}\n:HTTP_STATUS/{status}\n{_data_lines('data:', data)}\n\n".encode()
+    )
