@@ -1,0 +1,44 @@
+"""Local token counting for Qwen models: the official BPE vocabularies run by ``tiktoken``.
+
+- ``get_tokenizer(family_or_model)`` → ``QwenTokenizer`` (``encode``, ``encode_ordinary``,
+  ``decode``, ``count``) for the "qwen" (151k, official SDK vocabulary) and "qwen3.5" (248k,
+  Qwen3.5/3.6) families; vocabularies are located without importing their packages, verified
+  against pinned sha256 hashes and loaded once per family.
+- ``count_text``, ``count_messages``, ``count_request`` → ChatML prompt accounting
+  (``TokenCount``), with tool definitions, tool calls and tool results as labelled estimates.
+- ``fits`` → whether a prompt plus its answer budget fits a catalog model (``FitResult``).
+"""
+
+from qwenkit.tokens._vocab import VocabularyError
+from qwenkit.tokens.accounting import (
+    FitResult,
+    TokenCount,
+    count_messages,
+    count_request,
+    count_text,
+    fits,
+)
+from qwenkit.tokens.tokenizer import (
+    FAMILIES,
+    Family,
+    QwenTokenizer,
+    UnknownTokenizerError,
+    family_for,
+    get_tokenizer,
+)
+
+__all__ = [
+    "FAMILIES",
+    "Family",
+    "FitResult",
+    "QwenTokenizer",
+    "TokenCount",
+    "UnknownTokenizerError",
+    "VocabularyError",
+    "count_messages",
+    "count_request",
+    "count_text",
+    "family_for",
+    "fits",
+    "get_tokenizer",
+]
