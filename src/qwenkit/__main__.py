@@ -1,0 +1,5 @@
+"""``python -m qwenkit``: the same as the ``qwenkit`` command."""
+
+from qwenkit.cli import main
+
+main()

@@ -1,0 +1,82 @@
+"""The ``qwenkit`` command (typer + rich).
+
+One module per command group; each imports its heavy parts only when it runs, so ``qwenkit
+--version`` and ``--help`` stay instant. Every failure the user can cause (a bad file, an unknown
+model, a bad config) is one clear line on stderr and a non-zero exit; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import pydantic
+import typer
+
+from qwenkit._version import __version__
+from qwenkit.cli import _models, _route, _tokens
+from qwenkit.cli._output import fail
+
+app = typer.Typer(
+    name="qwenkit",
+    help="Run products on the Qwen API in production: tokens, models, routes (and soon chat, serve, emulate).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(_tokens.app, name="tokens")
+app.command("models")(_models.models)
+app.command("route")(_route.route)
+
+_DEBUG = {"on": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"qwenkit {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+) -> None:
+    _DEBUG["on"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``qwenkit`` script."""
+    _DEBUG["on"] = False
+    try:
+        app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        fail("aborted", code=130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # the CLI's outermost boundary: one line for the user
+        if _DEBUG["on"]:
+            raise
+        fail(_describe(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, pydantic.ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or exc.title
+        return f"{where}: {first['msg']}"
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.strerror or exc}: {exc.filename}"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+__all__ = ["app", "main"]
