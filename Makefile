@@ -1,0 +1,52 @@
+# qwenkit: every target installs what it needs first, so a fresh clone needs only python3 and make.
+#   make run    install everything, then run the main job
+#   make test   install everything, then run the whole test suite
+#   make check  lint + types + import contracts + tests (what CI runs)
+#   make bench  the benchmarks in bench/ (figures, not assertions)
+
+PYTHON ?= python3
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+VENV   := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+RUN    := $(UV) run --locked --no-sync
+
+.PHONY: install run test lint typecheck contracts check bench clean
+
+$(UV): requirements-bootstrap.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bootstrap.txt
+	@touch $(UV)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	$(RUN) qwenkit tokens count README.md --model qwen-plus
+	$(RUN) qwenkit models
+
+test: install
+	$(RUN) pytest
+
+lint: install
+	$(RUN) ruff check src tests bench
+	$(RUN) ruff format --check src tests bench
+
+typecheck: install
+	$(RUN) mypy
+
+contracts: install
+	$(RUN) lint-imports
+
+check: lint typecheck contracts test
+
+bench: install
+	$(RUN) python bench/tokenizer_bench.py
+	$(RUN) python bench/codec_bench.py
+
+clean:
+	rm -rf $(TOOLS) $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
