@@ -17,6 +17,7 @@ The Hong Kong native URL is not documented anywhere we could read: it is a guess
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qwenkit._exceptions import UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -85,7 +88,7 @@ REGIONS: dict[Region, RegionEndpoints] = {
 Mode = Literal["compat", "native"]
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """The configuration cannot be used as given (bad file, key in a config file, ...)."""
 
 
@@ -169,7 +172,9 @@ class Settings(BaseSettings):
             try:
                 text = self.api_key_file.read_text(encoding="utf-8")
             except OSError as exc:
-                raise ConfigError(f"cannot read api_key_file {self.api_key_file}: {exc.strerror}") from None
+                raise ConfigError(
+                    f"cannot read api_key_file {self.api_key_file}: {exc.strerror}"
+                ) from None
             key = text.strip().splitlines()[0].strip() if text.strip() else ""
             if not key:
                 raise ConfigError(f"api_key_file {self.api_key_file} is empty")
@@ -178,8 +183,6 @@ class Settings(BaseSettings):
 
 
 def _env_config_path() -> Path | None:
-    import os
-
     value = os.environ.get("QWENKIT_CONFIG")
     return Path(value) if value else None
 

@@ -53,7 +53,10 @@ def test_tokens_count_stdin_table() -> None:
 
 
 def test_tokens_count_messages_uses_chatml_accounting() -> None:
-    msgs = [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Who are you?"}]
+    msgs = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Who are you?"},
+    ]
     out = run("tokens", "count", "-", "--messages", "--json", stdin=json.dumps(msgs))
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["tokens"] == 23  # the reference's local measurement

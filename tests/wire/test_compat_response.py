@@ -24,7 +24,7 @@ from qwenkit.wire.compat import (
 WEB_SEARCH_EXAMPLE: dict[str, Any] = {
     "choices": [
         {
-            "message": {"role": "assistant", "content": "根据已有的知识库信息，杭州今天晴。"},  # noqa: RUF001
+            "message": {"role": "assistant", "content": "根据已有的知识库信息，杭州今天晴。"},
             "finish_reason": "stop",
             "index": 0,
             "logprobs": None,
@@ -103,7 +103,7 @@ def test_web_search_example_fields() -> None:
     assert response.request_id == "c87a80cc-8d89-4de8-9e50-370bc45fdd51"
     assert response.model == "qwen-plus"
     assert response.created == 1758011574
-    assert response.content == "根据已有的知识库信息，杭州今天晴。"  # noqa: RUF001
+    assert response.content == "根据已有的知识库信息，杭州今天晴。"
     assert response.finish_reason == "stop"
     assert response.usage == Usage(
         prompt_tokens=1789, completion_tokens=412, total_tokens=2201, cached_tokens=0

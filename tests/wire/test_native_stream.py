@@ -56,7 +56,7 @@ data:{"output":{"choices":[{"message":{"content":"你好！","role":"assistant"}
 event:error
 :HTTP_STATUS/400
 data:{"code":"InvalidParameter","message":"Preprocessor error","request_id":"0cbe6006-faec-9854-bf8b-c906d75c3bd8"}
-"""  # noqa: RUF001
+"""
 
 RID = "a1959ad1-2637-4672-a21f-4d351371d254"
 
@@ -123,7 +123,7 @@ def test_mid_stream_error_after_a_result() -> None:
     assert events == [
         ResponseStarted(id="chatcmpl-" + rid, model="", request_id=rid),
         UsageReported(Usage(prompt_tokens=114, completion_tokens=2, total_tokens=116)),
-        ContentDelta("你好！"),  # noqa: RUF001
+        ContentDelta("你好！"),
         StreamError(
             ErrorInfo(
                 400,

@@ -25,12 +25,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from qwenkit._exceptions import DataError, UsageError
 from qwenkit.catalog._profiles import ModelProfile, RegionPricing
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+    import tomli as tomllib
 
 RawTable = dict[str, Any]
 
@@ -40,11 +41,11 @@ _CACHE_RATIOS = ("cached_input", "explicit_cache_create", "explicit_cache_hit")
 """Tier prices that default to a ratio of the input price (same key in ``[ratios]``)."""
 
 
-class CatalogDataError(ValueError):
+class CatalogDataError(DataError, ValueError):
     """The catalog data (packaged or user file) is malformed; the message names the entry."""
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(UsageError, KeyError):
     """No model of that name, alias or snapshot in the catalog."""
 
     def __init__(self, name: str, suggestions: Iterable[str], known: Iterable[str]) -> None:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from qwenkit._exceptions import UsageError
+
 Confidence = Literal["documented", "unconfirmed"]
 Modality = Literal["text", "image", "video", "audio"]
 Endpoint = Literal["text", "multimodal"]
@@ -109,7 +111,7 @@ class RegionPricing(_Frozen):
     notes: str = ""
 
 
-class PriceUnavailableError(LookupError):
+class PriceUnavailableError(UsageError, LookupError):
     """The catalog has no prices for this model in this region."""
 
 

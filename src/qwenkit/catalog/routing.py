@@ -41,6 +41,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from qwenkit._exceptions import UsageError
 from qwenkit.catalog._loader import (
     Catalog,
     CatalogDataError,
@@ -102,7 +103,7 @@ KEYWORD_RULES: tuple[tuple[TaskKind, re.Pattern[str]], ...] = (
 """``route_text`` rules, tried in order; see the table in the module docstring."""
 
 
-class UnknownTaskError(ValueError):
+class UnknownTaskError(UsageError):
     """A route name that is neither a task kind nor ``summarise``."""
 
 

@@ -11,7 +11,9 @@ from qwenkit.cli._output import console, print_json
 
 
 def models(
-    region: str = typer.Option("ap-southeast-1", "--region", "-r", help="Region whose prices to show."),
+    region: str = typer.Option(
+        "ap-southeast-1", "--region", "-r", help="Region whose prices to show."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the models qwenkit knows: window, output cap, thinking mode, tools, price."""
@@ -19,15 +21,17 @@ def models(
     from qwenkit.catalog import Catalog, PriceUnavailableError
 
     settings = Settings.load(region=region)
-    region_name = settings.region.value if isinstance(settings.region, Region) else str(settings.region)
+    region_name = (
+        settings.region.value if isinstance(settings.region, Region) else str(settings.region)
+    )
     catalog = Catalog.load(settings.catalog_file)
     rows: list[dict[str, Any]] = []
     for profile in catalog.models():
         try:
-            table = profile.price_table(region_name)
+            prices = profile.price_table(region_name)
         except PriceUnavailableError:
-            table = None
-        tier = table.tiers[0] if table else None
+            prices = None
+        tier = prices.tiers[0] if prices else None
         rows.append(
             {
                 "model": profile.name,
@@ -38,7 +42,7 @@ def models(
                 "json_mode": profile.json_mode,
                 "endpoint": profile.endpoint,
                 "tokenizer": profile.tokenizer,
-                "currency": table.currency if table else None,
+                "currency": prices.currency if prices else None,
                 "input_per_million": str(tier.input) if tier else None,
                 "output_per_million": str(tier.output) if tier else None,
                 "confidence": profile.confidence,

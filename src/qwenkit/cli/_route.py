@@ -9,7 +9,10 @@ from qwenkit.cli._output import console, print_json
 
 
 def route(
-    task: str = typer.Argument(..., help='A task kind (extract, chat, reason, ...) or a description ("summarise this contract").'),
+    task: str = typer.Argument(
+        ...,
+        help='A task kind (extract, chat, reason, ...) or a description ("summarise this contract").',
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show the route the router picks for a task, and why."""

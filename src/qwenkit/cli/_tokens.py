@@ -15,10 +15,16 @@ app = typer.Typer(help="Count tokens with the real Qwen tokenizer.", no_args_is_
 
 @app.command("count")
 def count(
-    file: str | None = typer.Argument(None, help="A text file, or - for stdin.", show_default=False),
-    model: str = typer.Option("qwen-plus", "--model", "-m", help="Model whose tokenizer and window to use."),
+    file: str | None = typer.Argument(
+        None, help="A text file, or - for stdin.", show_default=False
+    ),
+    model: str = typer.Option(
+        "qwen-plus", "--model", "-m", help="Model whose tokenizer and window to use."
+    ),
     messages: bool = typer.Option(
-        False, "--messages", help="The input is a JSON list of chat messages (or {messages, tools})."
+        False,
+        "--messages",
+        help="The input is a JSON list of chat messages (or {messages, tools}).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
@@ -55,7 +61,10 @@ def count(
     if as_json:
         print_json(report)
         return
-    table = Table(title=f"{report['source']} · {profile.name} · {profile.tokenizer} vocabulary", show_header=False)
+    table = Table(
+        title=f"{report['source']} · {profile.name} · {profile.tokenizer} vocabulary",
+        show_header=False,
+    )
     table.add_column(style="bold")
     table.add_column(justify="right")
     label = "tokens" if exact else "tokens (includes an estimate)"
@@ -68,7 +77,10 @@ def count(
     table.add_row("context window", f"{profile.context_window:,}")
     share = report["context_share"] * 100
     table.add_row("share of window", f"{share:.3f}%" if share < 1 else f"{share:.1f}%")
-    table.add_row("fits max input", "yes" if report["fits_input"] else f"no (max {profile.max_input_tokens:,})")
+    table.add_row(
+        "fits max input",
+        "yes" if report["fits_input"] else f"no (max {profile.max_input_tokens:,})",
+    )
     console.print(table)
 
 
@@ -76,13 +88,17 @@ def _parse_messages(text: str) -> tuple[list[Any], list[Any] | None]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"--messages expects JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ValueError(
+            f"--messages expects JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if isinstance(data, dict):
         msgs, tools = data.get("messages"), data.get("tools")
     else:
         msgs, tools = data, None
     if not isinstance(msgs, list) or not msgs:
-        raise ValueError("--messages expects a non-empty JSON list of messages, or an object with 'messages'")
+        raise ValueError(
+            "--messages expects a non-empty JSON list of messages, or an object with 'messages'"
+        )
     from qwenkit.types import Tool, parse_messages
 
     parsed_tools = [Tool.model_validate(t) for t in tools] if isinstance(tools, list) else None

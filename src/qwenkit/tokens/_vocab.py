@@ -30,10 +30,12 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from qwenkit._exceptions import DataError
+
 __all__ = ["VOCABS", "VocabSpec", "VocabularyError", "load_ranks", "locate_vocab"]
 
 
-class VocabularyError(RuntimeError):
+class VocabularyError(DataError, RuntimeError):
     """A BPE rank file is missing, unreadable, or does not match its pinned sha256."""
 
 

@@ -30,6 +30,7 @@ from typing import Literal
 
 import tiktoken
 
+from qwenkit._exceptions import UsageError
 from qwenkit.catalog import get_model
 from qwenkit.tokens._vocab import load_ranks
 
@@ -83,7 +84,7 @@ _WS = frozenset("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | fro
 _NOT_LINEBREAK_WS = _WS - {"\r", "\n"}
 
 
-class UnknownTokenizerError(ValueError):
+class UnknownTokenizerError(UsageError):
     """No tokenizer is known for this model or family name."""
 
 

@@ -21,6 +21,8 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
+from qwenkit._exceptions import WireError
+
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 """8 MiB: a native cumulative chunk of a very long answer fits; a runaway line does not."""
 
@@ -28,7 +30,7 @@ _EOL = re.compile(rb"\r\n|\r|\n")
 _STATUS = re.compile(r"HTTP_STATUS/(\d{3})")
 
 
-class SSEProtocolError(ValueError):
+class SSEProtocolError(WireError):
     """The byte stream is not a valid or acceptable event stream (for example a line too long)."""
 
 

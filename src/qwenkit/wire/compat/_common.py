@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from qwenkit._exceptions import WireError
+
 ID_PREFIX = "chatcmpl-"
 _SHOWN = 200
 
 
-class CompatError(ValueError):
+class CompatError(WireError):
     """Base of the errors raised by the compatible-mode codec for input it cannot translate."""
 
 

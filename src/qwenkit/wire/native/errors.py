@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from qwenkit._exceptions import WireError
 from qwenkit.types import ErrorInfo
 from qwenkit.wire.errors import decode_native_error, encode_native_error, make_error
 from qwenkit.wire.sse import SSEDecoder, encode_native_event
@@ -35,7 +36,11 @@ __all__ = [
 ]
 
 
-class NativeRequestError(ValueError):
+class NativeError(WireError):
+    """A body or stream that is not valid DashScope native wire data."""
+
+
+class NativeRequestError(NativeError):
     """A request body the native service would reject before looking at it, with its native code
     (``BadRequest.EmptyModel``, ``BadRequest.EmptyInput``, ``InvalidParameter``) and message."""
 
@@ -50,11 +55,11 @@ class NativeRequestError(ValueError):
         return make_error(self.code, self.message, status=400)
 
 
-class NativeResponseError(ValueError):
+class NativeResponseError(NativeError):
     """A body given to ``decode_response`` that is not a native success body."""
 
 
-class NativeStreamError(ValueError):
+class NativeStreamError(NativeError):
     """A native stream that cannot be decoded (a cumulative text that does not extend the previous
     one), or events given to the encoder in an impossible order."""
 
