@@ -7,7 +7,6 @@ CR, tabs and unusual spaces intact through git.
 """
 
 # Multilingual text on purpose: confusable characters (fullwidth, Greek) are the point.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 

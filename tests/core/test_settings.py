@@ -11,7 +11,13 @@ from qwenkit._settings import REGIONS, ConfigError, Region, Settings
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DASHSCOPE_API_KEY", "QWENKIT_API_KEY", "QWENKIT_CONFIG", "QWENKIT_REGION", "QWENKIT_MODE"):
+    for name in (
+        "DASHSCOPE_API_KEY",
+        "QWENKIT_API_KEY",
+        "QWENKIT_CONFIG",
+        "QWENKIT_REGION",
+        "QWENKIT_MODE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -26,7 +32,12 @@ def test_defaults_are_international_compat() -> None:
 
 @pytest.mark.parametrize(
     ("alias", "region"),
-    [("cn", Region.CN_BEIJING), ("intl", Region.AP_SOUTHEAST_1), ("US", Region.US_EAST_1), ("hk", Region.CN_HONGKONG)],
+    [
+        ("cn", Region.CN_BEIJING),
+        ("intl", Region.AP_SOUTHEAST_1),
+        ("US", Region.US_EAST_1),
+        ("hk", Region.CN_HONGKONG),
+    ],
 )
 def test_region_aliases(alias: str, region: Region) -> None:
     assert Settings(region=alias).region is region

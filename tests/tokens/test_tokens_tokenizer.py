@@ -1,7 +1,6 @@
 """The two Qwen BPE families: pinned ids, special tokens, NFC, model → family, shared cache."""
 
 # Multilingual text on purpose.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ THINKING_BODY: dict[str, Any] = {
     "model": "qwen-plus",
     "messages": [
         {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": "9.9 和 9.11 哪个大？"},  # noqa: RUF001
+        {"role": "user", "content": "9.9 和 9.11 哪个大？"},
     ],
     "stream": True,
     "stream_options": {"include_usage": True},
@@ -56,7 +56,7 @@ THINKING_BODY: dict[str, Any] = {
 TOOL_HISTORY_BODY: dict[str, Any] = {
     "model": "qwen3-max",
     "messages": [
-        {"role": "user", "content": "杭州天气怎么样？"},  # noqa: RUF001
+        {"role": "user", "content": "杭州天气怎么样？"},
         {
             "role": "assistant",
             "content": "",
@@ -74,7 +74,7 @@ TOOL_HISTORY_BODY: dict[str, Any] = {
         },
         {
             "role": "tool",
-            "content": "晴，25°C",  # noqa: RUF001
+            "content": "晴，25°C",
             "tool_call_id": "call_8f08d2b0fc0c4d8fab7123",
         },
     ],
