@@ -20,7 +20,7 @@ $(UV): requirements-bootstrap.txt
 	@touch $(UV)
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --locked --python $(PYTHON)
+	$(UV) sync --locked --all-extras --python $(PYTHON)
 	@touch $@
 
 install: $(VENV)/.synced
