@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from qwenkit._exceptions import UsageError
@@ -123,6 +124,13 @@ class LimitsConfig(_Section):
     max_n: int = Field(default=4, ge=1)
 
 
+ResultFormat = Literal["text", "message"]
+
+
+def _default_result_formats() -> dict[str, ResultFormat]:
+    return {"qwen3": "message", "qwq": "message", "qwen3.5": "message", "*": "text"}
+
+
 class EmulatorConfig(_Section):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     pacing: PacingConfig = Field(default_factory=PacingConfig)
@@ -136,18 +144,13 @@ class EmulatorConfig(_Section):
     """Scenario rules (see ``qwenkit.emulator.engine.scenarios``); also loadable from their own file."""
     catalog_file: Path | None = None
     """A TOML file merged over the packaged model catalog (limits the emulator enforces)."""
-    native_result_format_default: dict[str, Literal["text", "message"]] = Field(
-        default_factory=lambda: {
-            "qwen3": "message",
-            "qwq": "message",
-            "qwen3.5": "message",
-            "*": "text",
-        }
+    native_result_format_default: dict[str, ResultFormat] = Field(
+        default_factory=_default_result_formats
     )
     """Default ``result_format`` when a native request sends none, by model-name prefix (longest
     prefix wins; ``*`` for the rest). UNCONFIRMED list: the reference's best guess."""
 
-    def result_format_for(self, model: str) -> Literal["text", "message"]:
+    def result_format_for(self, model: str) -> ResultFormat:
         table = self.native_result_format_default
         best = max((p for p in table if p != "*" and model.startswith(p)), key=len, default="*")
         return table.get(best, "text")
@@ -163,8 +166,6 @@ def read_data_file(path: str | Path) -> Any:
     suffix = path.suffix.lower()
     try:
         if suffix in (".yaml", ".yml"):
-            import yaml
-
             return yaml.safe_load(text)
         if suffix == ".toml":
             return tomllib.loads(text)
