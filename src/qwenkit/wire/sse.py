@@ -27,6 +27,8 @@ DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 """8 MiB: a native cumulative chunk of a very long answer fits; a runaway line does not."""
 
 _EOL = re.compile(rb"\r\n|\r|\n")
+_EOL_TEXT = re.compile(r"\r\n|\r|\n")
+_BOM = b"\xef\xbb\xbf"
 _STATUS = re.compile(r"HTTP_STATUS/(\d{3})")
 
 
@@ -52,11 +54,24 @@ class SSEDecoder:
     [SSEEvent(data='{}', event='result', id='1', retry=None, status=200)]
     """
 
-    __slots__ = ("_buf", "_data", "_event", "_has_data", "_id", "_max_line", "_retry", "_status")
+    __slots__ = (
+        "_buf",
+        "_data",
+        "_event",
+        "_has_data",
+        "_id",
+        "_max_line",
+        "_retry",
+        "_scan",
+        "_started",
+        "_status",
+    )
 
     def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self._max_line = max_line_bytes
         self._buf = bytearray()
+        self._scan = 0  # bytes of _buf already searched for a line end: never rescanned
+        self._started = False
         self._reset()
 
     def _reset(self) -> None:
@@ -70,24 +85,39 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add bytes; return the events they complete (possibly none)."""
         buf = self._buf
-        buf += chunk
+        if not self._started:
+            if not buf and len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                buf += chunk  # possibly the start of a BOM: decide when more bytes come
+                return []
+            buf += chunk
+            if len(buf) < len(_BOM) and _BOM.startswith(bytes(buf)):
+                return []
+            self._started = True
+            if buf.startswith(_BOM):
+                del buf[: len(_BOM)]  # WHATWG: one leading BOM is skipped
+        else:
+            buf += chunk
         events: list[SSEEvent] = []
         pos = 0
         end = len(buf)
+        search_from = self._scan
         while True:
-            match = _EOL.search(buf, pos)
+            match = _EOL.search(buf, max(pos, search_from))
             if match is None:
                 break
-            if match.end() == end and buf[match.start()] == 0x0D:
-                break  # a lone CR at the end may be the first half of CRLF: wait for more bytes
-            if match.start() - pos > self._max_line:
+            start = match.start()
+            if match.end() == end and match.end() - start == 1 and buf[start] == 0x0D:
+                break  # a lone CR at the very end may be the first half of CRLF: wait
+            if start - pos > self._max_line:
                 raise SSEProtocolError(f"SSE line longer than {self._max_line} bytes")
-            event = self._line(bytes(buf[pos : match.start()]))
+            event = self._line(bytes(buf[pos:start]))
             if event is not None:
                 events.append(event)
             pos = match.end()
         if pos:
             del buf[:pos]
+        # What is left holds no line end, except perhaps a final CR awaiting its LF.
+        self._scan = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
         if len(buf) > self._max_line:
             raise SSEProtocolError(f"SSE line longer than {self._max_line} bytes")
         return events
@@ -96,8 +126,13 @@ class SSEDecoder:
         """End of input: a last event without its blank line is still delivered."""
         events: list[SSEEvent] = []
         if self._buf:
-            tail = bytes(self._buf).rstrip(b"\r")
+            tail = bytes(self._buf)
+            if tail.endswith(b"\r"):
+                tail = tail[:-1]  # a final line end, not data
+            if not self._started and tail.startswith(_BOM):
+                tail = tail[len(_BOM) :]
             self._buf.clear()
+            self._scan = 0
             event = self._line(tail)
             if event is not None:
                 events.append(event)
@@ -170,9 +205,16 @@ async def aiter_sse(
 
 
 def _data_lines(prefix: str, data: str) -> str:
+    """``data`` as one ``prefix``-led line per line of text (SSE line ends only: CR, LF, CRLF).
+
+    A line that starts with a space gets one more space after the colon, since decoders strip
+    exactly one (the compatible prefix ``data: `` already carries it)."""
     if "\n" not in data and "\r" not in data:
-        return prefix + data
-    return "\n".join(prefix + line for line in data.splitlines())
+        lines = [data]
+    else:
+        lines = _EOL_TEXT.split(data)
+    pad = "" if prefix.endswith(" ") else " "
+    return "\n".join(prefix + (pad + line if line[:1] == " " else line) for line in lines)
 
 
 def encode_compat_event(data: str) -> bytes:
