@@ -26,13 +26,14 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
-
-import tiktoken
+from typing import TYPE_CHECKING, Literal
 
 from qwenkit._exceptions import UsageError
 from qwenkit.catalog import get_model
 from qwenkit.tokens._vocab import load_ranks
+
+if TYPE_CHECKING:
+    import tiktoken
 
 __all__ = [
     "CHUNK_CHARS",
@@ -201,6 +202,8 @@ _cache: dict[Family, QwenTokenizer] = {}
 def _build(family: Family) -> QwenTokenizer:
     pattern, specials, first, exact = _LAYOUT[family]
     special_ids = {token: first + index for index, token in enumerate(specials)}
+    import tiktoken  # imported on first use: `import qwenkit` stays light
+
     encoding = tiktoken.Encoding(
         f"qwenkit-{family}",
         pat_str=pattern,
