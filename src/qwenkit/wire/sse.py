@@ -209,10 +209,7 @@ def _data_lines(prefix: str, data: str) -> str:
 
     A line that starts with a space gets one more space after the colon, since decoders strip
     exactly one (the compatible prefix ``data: `` already carries it)."""
-    if "\n" not in data and "\r" not in data:
-        lines = [data]
-    else:
-        lines = _EOL_TEXT.split(data)
+    lines = _EOL_TEXT.split(data) if ("\n" in data or "\r" in data) else [data]
     pad = "" if prefix.endswith(" ") else " "
     return "\n".join(prefix + (pad + line if line[:1] == " " else line) for line in lines)
 
