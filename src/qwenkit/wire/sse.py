@@ -65,6 +65,7 @@ class SSEDecoder:
         "_scan",
         "_started",
         "_status",
+        "_tail_cr",
     )
 
     def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
@@ -72,6 +73,7 @@ class SSEDecoder:
         self._buf = bytearray()
         self._scan = 0  # bytes of _buf already searched for a line end: never rescanned
         self._started = False
+        self._tail_cr = False  # the buffer ends with a CR that may be the first half of a CRLF
         self._reset()
 
     def _reset(self) -> None:
@@ -98,6 +100,8 @@ class SSEDecoder:
         else:
             buf += chunk
         events: list[SSEEvent] = []
+        if b"\r" not in chunk and not self._tail_cr:
+            return self._feed_lf(buf, events)
         pos = 0
         end = len(buf)
         search_from = self._scan
@@ -117,8 +121,26 @@ class SSEDecoder:
         if pos:
             del buf[:pos]
         # What is left holds no line end, except perhaps a final CR awaiting its LF.
-        self._scan = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
+        self._tail_cr = buf.endswith(b"\r")
+        self._scan = len(buf) - 1 if self._tail_cr else len(buf)
         if len(buf) > self._max_line:
+            raise SSEProtocolError(f"SSE line longer than {self._max_line} bytes")
+        return events
+
+    def _feed_lf(self, buf: bytearray, events: list[SSEEvent]) -> list[SSEEvent]:
+        """The common case, LF line ends only: split in C instead of one regex search a line."""
+        last = buf.rfind(b"\n", self._scan)
+        if last >= 0:
+            line = self._line
+            for raw in bytes(buf[:last]).split(b"\n"):
+                if len(raw) > self._max_line:
+                    raise SSEProtocolError(f"SSE line longer than {self._max_line} bytes")
+                event = line(raw)
+                if event is not None:
+                    events.append(event)
+            del buf[: last + 1]
+        self._scan = len(buf)
+        if self._scan > self._max_line:
             raise SSEProtocolError(f"SSE line longer than {self._max_line} bytes")
         return events
 
@@ -133,6 +155,7 @@ class SSEDecoder:
                 tail = tail[len(_BOM) :]
             self._buf.clear()
             self._scan = 0
+            self._tail_cr = False
             event = self._line(tail)
             if event is not None:
                 events.append(event)
