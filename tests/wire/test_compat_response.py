@@ -357,7 +357,7 @@ def test_error_fields() -> None:
     assert error.message.startswith("parameter.enable_thinking")
     status, body = encode_error(ErrorInfo(429, "Throttling.RateQuota", "slow down", "r1"))
     assert status == 429
-    assert body["error"]["code"] == "Throttling.RateQuota"
+    assert body["error"]["code"] == "limit_requests"  # the compatible name of RateQuota
     assert body["request_id"] == "r1"
 
 
