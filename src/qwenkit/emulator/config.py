@@ -60,7 +60,8 @@ class QuirksConfig(_Section):
     json_fence_rate: float = Field(default=0.0, ge=0, le=1)
     """Share of JSON-mode answers wrapped in a markdown fence (```json ... ```)."""
     tool_loop_rounds: int = Field(default=0, ge=0)
-    """With ``tool_choice: auto``, repeat the same tool call for this many rounds before answering."""
+    """With ``tool_choice: auto``, keep calling the same tool with the same arguments until the
+    history holds this many tool rounds, then answer (N call rounds in all, N-1 repeats)."""
     drop_nested_rate: float = Field(default=0.0, ge=0, le=1)
     """Rate at which one nested property of deeply nested tool arguments is left out."""
     cumulative_native_stream: bool = False

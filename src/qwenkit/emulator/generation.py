@@ -39,7 +39,8 @@ class Generation:
     reasoning: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str = "stop"
-    """``stop``, ``length`` (cut by ``max_tokens`` or the thinking budget) or ``tool_calls``."""
+    """``stop``, ``length`` (the answer cut by ``max_tokens``) or ``tool_calls``. Reaching the
+    thinking budget ends the reasoning, not the answer (reference §5.3)."""
     error: ErrorInfo | None = None
     """Answer with this error instead (HTTP error up front, in the caller's wire format)."""
     fault: Fault | None = None
