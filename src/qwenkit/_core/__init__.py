@@ -1,0 +1,1 @@
+"""The request pipeline shared by the SDK and the gateway."""
