@@ -5,7 +5,25 @@ The names below are the public API. The subpackages ``qwenkit.types`` (canonical
 names start with an underscore are not.
 """
 
-from qwenkit._exceptions import DataError, QwenError, UsageError, WireError
+from qwenkit._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ContentFilterError,
+    DataError,
+    NotFoundError,
+    PermissionDeniedError,
+    QwenError,
+    RateLimitError,
+    ServerError,
+    StreamInterruptedError,
+    UsageError,
+    ValidationError,
+    WireError,
+)
 from qwenkit._settings import ConfigError, Region, Settings
 from qwenkit._version import __version__
 from qwenkit.catalog import (
@@ -47,25 +65,37 @@ from qwenkit.types import (
 )
 
 __all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
     "AssistantMessage",
+    "AuthenticationError",
+    "BadRequestError",
     "Catalog",
     "ChatRequest",
     "ChatResponse",
     "ConfigError",
+    "ContentFilterError",
     "Cost",
     "DataError",
     "ErrorInfo",
     "Event",
     "FitResult",
     "ModelProfile",
+    "NotFoundError",
+    "PermissionDeniedError",
     "QwenError",
     "QwenTokenizer",
+    "RateLimitError",
     "Region",
     "Route",
     "Router",
+    "ServerError",
     "Settings",
     "StreamAssembler",
     "StreamFailed",
+    "StreamInterruptedError",
     "SystemMessage",
     "TaskKind",
     "ThinkingMode",
@@ -77,6 +107,7 @@ __all__ = [
     "Usage",
     "UsageError",
     "UserMessage",
+    "ValidationError",
     "WireError",
     "__version__",
     "assemble",
