@@ -15,12 +15,12 @@ import pydantic
 import typer
 
 from qwenkit._version import __version__
-from qwenkit.cli import _models, _route, _tokens
+from qwenkit.cli import _emulate, _models, _route, _tokens
 from qwenkit.cli._output import fail
 
 app = typer.Typer(
     name="qwenkit",
-    help="Run products on the Qwen API in production: tokens, models, routes (and soon chat, serve, emulate).",
+    help="Run products on the Qwen API in production: tokens, models, routes, a local DashScope emulator.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -28,6 +28,7 @@ app = typer.Typer(
 app.add_typer(_tokens.app, name="tokens")
 app.command("models")(_models.models)
 app.command("route")(_route.route)
+app.command("emulate")(_emulate.emulate)
 
 _DEBUG = {"on": False}
 
