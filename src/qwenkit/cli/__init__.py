@@ -69,7 +69,13 @@ def main(argv: list[str] | None = None) -> None:
         fail(_describe(exc))
 
 
+_EXTRAS = {"starlette": "emulator", "uvicorn": "emulator", "yaml": "emulator"}
+
+
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in _EXTRAS:
+        extra = _EXTRAS[(exc.name or "").split(".")[0]]
+        return f"this command needs the {extra} extra: pip install 'qwenkit[{extra}]'"
     if isinstance(exc, pydantic.ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or exc.title
