@@ -153,6 +153,8 @@ class APIStatusError(APIError):
 
     default_status: ClassVar[int | None] = None
     default_code: ClassVar[str | None] = None
+    permanent: ClassVar[bool] = False
+    """True for classes whose errors never succeed on a retry (400, 401, 403, 404)."""
 
     def __init__(
         self,
@@ -177,6 +179,8 @@ class APIStatusError(APIError):
 
     @property
     def retryable(self) -> bool:
+        if self.permanent:
+            return False
         return self.status in TRANSIENT_STATUSES and self.code not in PERMANENT_CODES
 
 
@@ -185,9 +189,7 @@ class BadRequestError(APIStatusError):
 
     default_status = 400
 
-    @property
-    def retryable(self) -> bool:
-        return False
+    permanent = True
 
 
 class ContentFilterError(BadRequestError):
@@ -201,9 +203,7 @@ class AuthenticationError(APIStatusError):
 
     default_status = 401
 
-    @property
-    def retryable(self) -> bool:
-        return False
+    permanent = True
 
 
 class PermissionDeniedError(APIStatusError):
@@ -211,9 +211,7 @@ class PermissionDeniedError(APIStatusError):
 
     default_status = 403
 
-    @property
-    def retryable(self) -> bool:
-        return False
+    permanent = True
 
 
 class NotFoundError(APIStatusError):
@@ -221,9 +219,7 @@ class NotFoundError(APIStatusError):
 
     default_status = 404
 
-    @property
-    def retryable(self) -> bool:
-        return False
+    permanent = True
 
 
 class RateLimitError(APIStatusError):
