@@ -1,0 +1,299 @@
+"""Usage records: exactly one per call, handed to the configured sinks (pipeline step "settle").
+
+``UsagePolicy`` watches a call's events and, when the call ends, builds one ``UsageRecord``
+(tokens, cost, timings, status) and hands it to every ``UsageSink``:
+
+- the stream ended normally → ``status="ok"`` (``"error"`` if it carried a ``StreamError``);
+- an exception went through it (an ``APIError`` from the upstream, a ``ValidationError`` from a
+  later policy...) → ``status="error"`` with the HTTP status and code, and the exception goes on;
+- the consumer stopped early (``aclose()``, ``GeneratorExit``) or the task was cancelled →
+  ``status="cancelled"`` with whatever usage had arrived.
+
+**Order.** Put ``UsagePolicy`` first (outermost): it reads ``call.request`` when the call ends, so
+it sees what routing set (policies change the shared ``Call`` in place), and errors of validate,
+route or admit pass through it. It must be outside ``CachePolicy`` (it reads ``call.cache_hit``; a
+hit costs 0) and the send step. A client with policies before it calls ``record_rejection(call,
+error)`` on any error: it records only calls without a record, so "one record per call" holds.
+
+A sink that raises is logged and skipped, never breaking the call. For a stream abandoned
+without ``aclose()`` the record comes when the event loop finalises it (use ``aclosing``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from qwenkit._core.pipeline import Call, EventStream, Handler
+from qwenkit._exceptions import APIError, QwenError
+from qwenkit.catalog import Catalog
+from qwenkit.catalog import cost as price_of
+from qwenkit.types import (
+    ContentDelta,
+    ErrorInfo,
+    Event,
+    Finished,
+    ReasoningDelta,
+    ResponseStarted,
+    StreamError,
+    ToolCallDelta,
+    Usage,
+    UsageReported,
+)
+
+__all__ = [
+    "CallbackSink",
+    "ListSink",
+    "LoggingSink",
+    "Status",
+    "UsagePolicy",
+    "UsageRecord",
+    "UsageSink",
+]
+
+Status = Literal["ok", "error", "cancelled"]
+_Priced = tuple[Decimal | None, str | None]
+_RECORDED = "qwenkit.usage.recorded"  # ``call.state`` key: this call has its record
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """What one call used and how it went. Tags (``endpoint``, ``key_id``) are labels, never keys.
+
+    ``cost`` is ``None`` when unknown: no usage reported, no ``region`` (a self-hosted upstream), or
+    the catalog does not price the model there; a cache hit costs ``0``. ``attempts`` counts upstream attempts (0 for a
+    rejected request or a cache hit). ``latency_s`` runs from the call's start to its end.
+    """
+
+    timestamp: datetime
+    request_id: str | None
+    model: str
+    task: str | None
+    endpoint: str | None
+    key_id: str | None
+    region: str | None
+    stream: bool
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cache_creation_tokens: int
+    reasoning_tokens: int
+    cost: Decimal | None
+    currency: str | None
+    latency_s: float
+    ttft_s: float | None
+    status: Status
+    http_status: int | None
+    error_code: str | None
+    cache_hit: bool
+    attempts: int
+    finish_reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the timestamp as ISO 8601, the cost as a decimal string (exact)."""
+        data = asdict(self)
+        data["timestamp"] = self.timestamp.isoformat()
+        data["cost"] = None if self.cost is None else str(self.cost)
+        return data
+
+
+class UsageSink(Protocol):
+    """Receives each record. Synchronous and fast: a sink that does I/O queues internally."""
+
+    def emit(self, record: UsageRecord) -> None: ...
+
+
+class LoggingSink:
+    """One structured line per record (``usage {json}``), the record also as ``extra["usage"]``."""
+
+    def __init__(
+        self, logger: str | logging.Logger = "qwenkit.usage", level: int = logging.INFO
+    ) -> None:
+        self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.level = level
+
+    def emit(self, record: UsageRecord) -> None:
+        if self.logger.isEnabledFor(self.level):
+            data = record.to_dict()
+            line = json.dumps(data, sort_keys=True, separators=(",", ":"))
+            self.logger.log(self.level, "usage %s", line, extra={"usage": data})
+
+
+class ListSink:
+    """Keeps every record in ``records`` (tests, notebooks, small scripts)."""
+
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    def emit(self, record: UsageRecord) -> None:
+        self.records.append(record)
+
+
+class CallbackSink:
+    """Calls ``fn(record)`` for each record."""
+
+    def __init__(self, fn: Callable[[UsageRecord], object]) -> None:
+        self.fn = fn
+
+    def emit(self, record: UsageRecord) -> None:
+        self.fn(record)
+
+
+@dataclass
+class _Observed:
+    """What the policy saw of one call's stream."""
+
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    request_id: str | None = None
+    stream_error: StreamError | None = None
+    first_token: float | None = None
+    events: int = 0
+
+    def see(self, event: Event) -> None:
+        self.events += 1
+        if isinstance(event, (ReasoningDelta, ContentDelta, ToolCallDelta)):
+            self.first_token = self.first_token or time.perf_counter()
+        elif isinstance(event, UsageReported):
+            self.usage = event.usage
+        elif isinstance(event, Finished) and (event.choice == 0 or self.finish_reason is None):
+            self.finish_reason = event.reason
+        elif isinstance(event, ResponseStarted):
+            self.request_id = event.request_id or self.request_id
+        elif isinstance(event, StreamError):
+            self.stream_error = event
+
+
+class UsagePolicy:
+    """Emits one ``UsageRecord`` per call to ``sinks``; see the module docstring for the order."""
+
+    def __init__(
+        self,
+        sinks: Sequence[UsageSink] | None = None,
+        *,
+        region: str | None = "ap-southeast-1",
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.sinks: tuple[UsageSink, ...] = (LoggingSink(),) if sinks is None else tuple(sinks)
+        self.region = region
+        self.catalog = catalog
+
+    async def __call__(self, call: Call, call_next: Handler) -> EventStream:
+        seen = _Observed()
+        error: BaseException | None = None
+        try:
+            async for event in call_next(call):
+                seen.see(event)
+                yield event
+        except BaseException as exc:  # recorded below, then re-raised unchanged
+            error = exc
+            raise
+        finally:
+            self._finish(call, seen, error)
+
+    def record_rejection(self, call: Call, error: BaseException) -> UsageRecord | None:
+        """Record a call that failed outside this policy (a policy before it raised). Returns
+        ``None`` when the call already has its record: safe to call on every error."""
+        return self._finish(call, _Observed(), error)
+
+    def _finish(
+        self, call: Call, seen: _Observed, error: BaseException | None
+    ) -> UsageRecord | None:
+        if call.state.get(_RECORDED):
+            return None
+        call.state[_RECORDED] = True
+        record = self._record(call, seen, error)
+        for sink in self.sinks:
+            try:
+                sink.emit(record)
+            except Exception:
+                _log.exception("usage sink %r failed; record dropped for this sink", sink)
+        return record
+
+    def _record(self, call: Call, seen: _Observed, error: BaseException | None) -> UsageRecord:
+        region = call.tags.get("region", self.region)  # None: not priced (self-hosted)
+        usage = seen.usage or Usage()
+        status, http_status, code = _outcome(seen, error)
+        amount, currency = self._cost(call, seen.usage, region)
+        timings = call.timings
+        ttft = timings.time_to_first_token
+        if ttft is None and seen.first_token is not None:
+            ttft = seen.first_token - timings.started
+        end = time.perf_counter() if timings.finished is None else timings.finished
+        api_request_id = error.request_id if isinstance(error, APIError) else None
+        request_id = call.request_id or seen.request_id or api_request_id
+        return UsageRecord(
+            timestamp=datetime.now(timezone.utc),
+            request_id=request_id,
+            model=call.request.model,
+            task=call.task,
+            endpoint=call.tags.get("endpoint"),
+            key_id=call.tags.get("key_id"),
+            region=region,
+            stream=call.stream,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            cache_creation_tokens=usage.cache_creation_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost=amount,
+            currency=currency,
+            latency_s=end - timings.started,
+            ttft_s=ttft,
+            status=status,
+            http_status=http_status,
+            error_code=code,
+            cache_hit=call.cache_hit,
+            attempts=_attempts(call, seen, error),
+            finish_reason=seen.finish_reason,
+        )
+
+    def _cost(self, call: Call, usage: Usage | None, region: str | None) -> _Priced:
+        """(amount, currency); a cache hit costs 0, unknown usage or prices give ``None``."""
+        unknown: _Priced = (Decimal(0), None) if call.cache_hit else (None, None)
+        if region is None or (usage is None and not call.cache_hit):
+            return unknown
+        try:
+            priced = price_of(
+                usage or Usage(),
+                call.profile or call.request.model,
+                region,
+                thinking=call.request.enable_thinking,
+                catalog=self.catalog,
+            )
+        except (QwenError, LookupError, ValueError):
+            return unknown
+        return (Decimal(0) if call.cache_hit else priced.total), priced.currency
+
+
+def _outcome(seen: _Observed, error: BaseException | None) -> tuple[Status, int | None, str | None]:
+    """(status, http_status, error_code) of a call that ended with ``error`` (or none)."""
+    if error is None:
+        if seen.stream_error is None:
+            return "ok", None, None
+        info = seen.stream_error.error
+        return "error", info.status, info.code
+    if not isinstance(error, Exception):  # GeneratorExit, CancelledError, KeyboardInterrupt
+        return "cancelled", None, None
+    if isinstance(error, APIError):
+        return "error", error.status, error.code
+    reported = getattr(error, "error", None)  # ``StreamFailed`` carries the service's ErrorInfo
+    if isinstance(reported, ErrorInfo):
+        return "error", reported.status, reported.code
+    return "error", None, type(error).__name__  # a local error: ValidationError...
+
+
+def _attempts(call: Call, seen: _Observed, error: BaseException | None) -> int:
+    """Upstream attempts: the failed ones before plus the one that answered (or failed last)."""
+    if call.cache_hit:
+        return 0
+    if isinstance(error, APIError):
+        return max(len(error.attempts), len(call.attempts) + 1)
+    return len(call.attempts) + (1 if seen.events else 0)
