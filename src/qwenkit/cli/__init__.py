@@ -15,7 +15,7 @@ import pydantic
 import typer
 
 from qwenkit._version import __version__
-from qwenkit.cli import _emulate, _models, _route, _tokens
+from qwenkit.cli import _emulate, _lint, _models, _route, _tokens
 from qwenkit.cli._output import fail
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.add_typer(_tokens.app, name="tokens")
 app.command("models")(_models.models)
 app.command("route")(_route.route)
 app.command("emulate")(_emulate.emulate)
+app.add_typer(_lint.app, name="lint")
 
 _DEBUG = {"on": False}
 
