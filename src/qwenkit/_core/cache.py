@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from qwenkit._core.pipeline import Call, EventStream, Handler
+from qwenkit._core.pipeline import Call, EventStream, Handler, closing
 from qwenkit.types import (
     ChatRequest,
     ContentDelta,
@@ -202,8 +202,9 @@ class CachePolicy:
 
     async def __call__(self, call: Call, call_next: Handler) -> EventStream:
         if not self.applies(call):
-            async for event in call_next(call):
-                yield event
+            async with closing(call_next(call)) as stream:
+                async for event in stream:
+                    yield event
             return
         key = cache_key(call.request, thinking=_effective_thinking(call))
         call.state["cache_key"] = key
@@ -220,11 +221,12 @@ class CachePolicy:
         call.notes.append(f"cache: miss {key[:12]}")
         events: list[Event] = []
         finished = failed = False
-        async for event in call_next(call):
-            events.append(event)
-            finished = finished or isinstance(event, Finished)
-            failed = failed or isinstance(event, StreamError)
-            yield event
+        async with closing(call_next(call)) as stream:
+            async for event in stream:
+                events.append(event)
+                finished = finished or isinstance(event, Finished)
+                failed = failed or isinstance(event, StreamError)
+                yield event
         # only reached when the stream ended normally (no exception, no early stop)
         if finished and not failed:
             await self._set(key, CachedResponse.from_events(events))

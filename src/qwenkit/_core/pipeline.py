@@ -9,10 +9,15 @@ A policy is an async generator function (or any callable returning an async iter
 
     class Stamp:
         async def __call__(self, call: Call, call_next: Handler) -> EventStream:
-            call.notes.append("stamped")           # before the upstream call
-            async for event in call_next(call):    # while it streams
-                yield event
+            call.notes.append("stamped")                        # before the upstream call
+            async with closing(call_next(call)) as stream:      # closed even on an early stop
+                async for event in stream:                      # while it streams
+                    yield event
             # after the stream ended (put clean-up in try/finally: the consumer may stop early)
+
+``closing`` matters: when the consumer stops early, Python closes *this* generator but not the one
+it was iterating; without ``closing`` the upstream connection stays open until the garbage
+collector finalises it.
 
 Policies may change ``call`` before passing it on (set ``max_tokens``, force ``upstream_stream``),
 short-circuit (a cache hit yields events without calling ``call_next``), raise a local error
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -103,6 +109,17 @@ class Call:
     """What the policies changed, in words (logged at debug level)."""
     state: dict[str, Any] = field(default_factory=dict)
     """Scratch space for policies that need to pass something along."""
+
+
+@asynccontextmanager
+async def closing(stream: EventStream) -> AsyncIterator[EventStream]:
+    """Iterate ``stream`` and close it when the block ends, however it ends."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class Pipeline:

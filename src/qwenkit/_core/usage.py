@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from qwenkit._core.pipeline import Call, EventStream, Handler
+from qwenkit._core.pipeline import Call, EventStream, Handler, closing
 from qwenkit._exceptions import APIError, QwenError
 from qwenkit.catalog import Catalog
 from qwenkit.catalog import cost as price_of
@@ -189,9 +189,10 @@ class UsagePolicy:
         seen = _Observed()
         error: BaseException | None = None
         try:
-            async for event in call_next(call):
-                seen.see(event)
-                yield event
+            async with closing(call_next(call)) as stream:
+                async for event in stream:
+                    seen.see(event)
+                    yield event
         except BaseException as exc:  # recorded below, then re-raised unchanged
             error = exc
             raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from qwenkit._core.pipeline import Call, EventStream, Handler
+from qwenkit._core.pipeline import Call, EventStream, Handler, closing
 from qwenkit.types import ChatRequest
 
 THINKING_SOURCE = "thinking_source"
@@ -32,14 +32,9 @@ class BeforeCall(ABC):
 
     async def __call__(self, call: Call, call_next: Handler) -> EventStream:
         self.prepare(call)
-        stream = call_next(call)
-        try:
+        async with closing(call_next(call)) as stream:
             async for event in stream:
                 yield event
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
