@@ -5,6 +5,11 @@ The names below are the public API. The subpackages ``qwenkit.types`` (canonical
 names start with an underscore are not.
 """
 
+from qwenkit._client import AsyncQwen
+from qwenkit._client_sync import Qwen
+from qwenkit._core.cache import MemoryCache, ResponseCache
+from qwenkit._core.retries import RetryPolicy
+from qwenkit._core.usage import CallbackSink, ListSink, LoggingSink, UsageRecord, UsageSink
 from qwenkit._exceptions import (
     APIConnectionError,
     APIError,
@@ -24,7 +29,9 @@ from qwenkit._exceptions import (
     ValidationError,
     WireError,
 )
+from qwenkit._result import AsyncChatStream, ChatResult, ChatStream
 from qwenkit._settings import ConfigError, Region, Settings
+from qwenkit._timeouts import Timeout
 from qwenkit._version import __version__
 from qwenkit.catalog import (
     Catalog,
@@ -54,13 +61,20 @@ from qwenkit.types import (
     AssistantMessage,
     ChatRequest,
     ChatResponse,
+    ContentDelta,
     ErrorInfo,
     Event,
+    Finished,
+    ReasoningDelta,
+    ResponseStarted,
+    StreamError,
     SystemMessage,
     Tool,
     ToolCall,
+    ToolCallDelta,
     ToolMessage,
     Usage,
+    UsageReported,
     UserMessage,
 )
 
@@ -70,42 +84,63 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AssistantMessage",
+    "AsyncChatStream",
+    "AsyncQwen",
     "AuthenticationError",
     "BadRequestError",
+    "CallbackSink",
     "Catalog",
     "ChatRequest",
     "ChatResponse",
+    "ChatResult",
+    "ChatStream",
     "ConfigError",
+    "ContentDelta",
     "ContentFilterError",
     "Cost",
     "DataError",
     "ErrorInfo",
     "Event",
+    "Finished",
     "FitResult",
+    "ListSink",
+    "LoggingSink",
+    "MemoryCache",
     "ModelProfile",
     "NotFoundError",
     "PermissionDeniedError",
+    "Qwen",
     "QwenError",
     "QwenTokenizer",
     "RateLimitError",
+    "ReasoningDelta",
     "Region",
+    "ResponseCache",
+    "ResponseStarted",
+    "RetryPolicy",
     "Route",
     "Router",
     "ServerError",
     "Settings",
     "StreamAssembler",
+    "StreamError",
     "StreamFailed",
     "StreamInterruptedError",
     "SystemMessage",
     "TaskKind",
     "ThinkingMode",
+    "Timeout",
     "TokenCount",
     "Tool",
     "ToolCall",
+    "ToolCallDelta",
     "ToolMessage",
     "UnknownModelError",
     "Usage",
     "UsageError",
+    "UsageRecord",
+    "UsageReported",
+    "UsageSink",
     "UserMessage",
     "ValidationError",
     "WireError",

@@ -1,0 +1,227 @@
+"""``AsyncQwen``: the client, and the one implementation under ``Qwen`` (its sync twin).
+
+A client holds its configuration (``Settings``), one pooled ``httpx.AsyncClient`` and the pipeline
+every call goes through, outermost first::
+
+    UsagePolicy                       one usage record per call (sees every outcome)
+    RoutePolicy … ContextWindowPolicy  the request policies (``default_policies``)
+    ObservePolicy                     timings and the reasoning side channel
+    CachePolicy                       only with ``cache=...``
+    Send(Upstream)                    retries, total timeout, the HTTP attempt
+
+``chat()`` and ``stream()`` build a ``Call`` from their arguments and run it: ``stream()`` returns
+the events as they come (``AsyncChatStream``), ``chat()`` consumes them into a ``ChatResult``. Both
+take messages as a string (one user message), plain or OpenAI-style dicts, or canonical messages;
+``model``, ``task`` (routed through the catalog: model, temperature, thinking, ``max_tokens``),
+``thinking`` and any other request parameter (``temperature``, ``max_tokens``, ``tools``,
+``response_format``, ``thinking_budget``...; unknown ones are passed through). What the caller
+sets explicitly always wins over the task's route and the model's defaults; a ``None`` value means
+"not set".
+
+Where requests go: DashScope (``upstream="dashscope"``, the default) in the ``compat`` or
+``native`` mode of the settings, at the region's URLs or ``base_url`` (a root serving both modes:
+the emulator, the qwenkit gateway); or an OpenAI-compatible server (``upstream=
+"openai-compatible"``: vLLM, SGLang; ``base_url`` is then its ``.../v1`` URL, the key optional).
+Costs are computed for DashScope only.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+import pydantic
+
+from qwenkit._core.cache import CachePolicy, ResponseCache
+from qwenkit._core.observe import ObservePolicy, ReasoningCallback
+from qwenkit._core.pipeline import Call, Pipeline, Policy
+from qwenkit._core.policies import default_policies
+from qwenkit._core.retries import RetryPolicy
+from qwenkit._core.send import Send
+from qwenkit._core.transport import Flavour, Upstream
+from qwenkit._core.usage import UsagePolicy, UsageSink
+from qwenkit._exceptions import UsageError, ValidationError
+from qwenkit._result import AsyncChatStream, ChatResult, build_result
+from qwenkit._settings import Mode, Region, Settings
+from qwenkit._timeouts import Timeout
+from qwenkit.catalog import Catalog, Router, TaskKind, default_catalog
+from qwenkit.types import AnyMessage, ChatRequest, UserMessage
+
+__all__ = ["AsyncQwen", "MessagesInput"]
+
+MessagesInput = str | Iterable[AnyMessage | Mapping[str, Any]]
+"""A user prompt, or a conversation of canonical messages and/or dicts."""
+
+_METHOD_CHOSEN = frozenset({"stream", "stream_options"})
+
+
+class AsyncQwen:
+    """The asynchronous Qwen client; see the module docstring. Close it (``await aclose()`` or
+    ``async with``) to release its connections; a passed ``http_client`` is left open."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        region: Region | str | None = None,
+        mode: Mode | None = None,
+        base_url: str | None = None,
+        settings: Settings | None = None,
+        timeout: Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        catalog: Catalog | None = None,
+        router: Router | None = None,
+        default_model: str = "qwen-plus",
+        hard_max_tokens: int | None = 8192,
+        check_context: bool = True,
+        on_reasoning: ReasoningCallback | None = None,
+        usage_sinks: Sequence[UsageSink] | None = None,
+        cache: ResponseCache | None = None,
+        upstream: Flavour = "dashscope",
+    ) -> None:
+        self.settings = _settings(
+            settings, upstream, api_key=api_key, region=region, mode=mode, base_url=base_url
+        )
+        self.timeout = Timeout.coerce(timeout)
+        self.retry = retry or RetryPolicy()
+        if catalog is None:
+            path = self.settings.catalog_file
+            catalog = Catalog.load(path) if path is not None else default_catalog()
+        self.catalog = catalog
+        self.router = router or Router(catalog, overrides=self.settings.routes_file)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(timeout=self.timeout.to_httpx())
+        self.upstream = Upstream(self._http, self.settings, flavour=upstream, timeout=self.timeout)
+        region_name = self.settings.region.value
+        policies: list[Policy] = [
+            UsagePolicy(usage_sinks, region=region_name, catalog=catalog),
+            *default_policies(
+                catalog=catalog,
+                router=self.router,
+                default_model=default_model,
+                hard_max_tokens=hard_max_tokens,
+                check_context=check_context,
+            ),
+            ObservePolicy(on_reasoning),
+        ]
+        if cache is not None:
+            policies.append(CachePolicy(cache))
+        self.pipeline = Pipeline(
+            policies, Send(self.upstream.events, retry=self.retry, timeout=self.timeout)
+        )
+        self._finish = functools.partial(
+            build_result, region=region_name if upstream == "dashscope" else None, catalog=catalog
+        )
+
+    @property
+    def http_client(self) -> httpx.AsyncClient:
+        """The pooled HTTP client every request of this client goes through."""
+        return self._http
+
+    async def chat(
+        self,
+        messages: MessagesInput,
+        *,
+        model: str | None = None,
+        task: TaskKind | str | None = None,
+        thinking: bool | None = None,
+        **params: Any,
+    ) -> ChatResult:
+        """One answer. Thinking (asked for, from the task, or the model's) streams upstream and
+        is aggregated here; the reasoning is only in ``result.reasoning``."""
+        call = make_call(messages, model=model, task=task, thinking=thinking, params=params)
+        async with self._open(call) as stream:
+            return await stream.get_result()
+
+    def stream(
+        self,
+        messages: MessagesInput,
+        *,
+        model: str | None = None,
+        task: TaskKind | str | None = None,
+        thinking: bool | None = None,
+        **params: Any,
+    ) -> AsyncChatStream:
+        """The events of one answer as they arrive; nothing is sent until the first is awaited.
+        Use ``async with`` (or ``aclose()``) so that stopping early closes the connection."""
+        call = make_call(
+            messages, model=model, task=task, thinking=thinking, params=params, stream=True
+        )
+        return self._open(call)
+
+    def _open(self, call: Call) -> AsyncChatStream:
+        return AsyncChatStream(self.pipeline.run(call), call, self._finish)
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless the HTTP client was passed in)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncQwen:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.upstream.describe()}>"
+
+
+def make_call(
+    messages: MessagesInput,
+    *,
+    model: str | None,
+    task: TaskKind | str | None,
+    thinking: bool | None,
+    params: Mapping[str, Any],
+    stream: bool = False,
+) -> Call:
+    """The ``Call`` of one ``chat``/``stream`` invocation (``ValidationError`` if it cannot be)."""
+    chosen = _METHOD_CHOSEN.intersection(params)
+    if chosen:
+        raise UsageError(
+            f"{', '.join(sorted(chosen))}: chosen by the method; use stream() for events, "
+            "chat() for one result"
+        )
+    given = {name: value for name, value in params.items() if value is not None}
+    turns = [UserMessage(content=messages)] if isinstance(messages, str) else list(messages)
+    try:
+        request = ChatRequest.model_validate({"model": model or "", "messages": turns, **given})
+    except pydantic.ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValidationError(f"{where}: {first['msg']}", param=where or None) from None
+    explicit = set(given)
+    if model:
+        explicit.add("model")
+    if thinking is not None:
+        explicit.add("thinking")
+    return Call(
+        request=request,
+        task=task.value if isinstance(task, TaskKind) else task,
+        thinking=thinking,
+        stream=stream,
+        explicit=frozenset(explicit),
+    )
+
+
+def _settings(settings: Settings | None, upstream: Flavour, **overrides: Any) -> Settings:
+    """The settings given (or loaded from env and config file) with the explicit arguments on top.
+    For an OpenAI-compatible upstream, ``base_url`` is that server's exact base URL."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if upstream == "openai-compatible" and "base_url" in given:
+        given["compat_base_url"] = given.pop("base_url")
+    if settings is None:
+        return Settings.load(**given)
+    if not given:
+        return settings
+    return Settings(**{**settings.model_dump(exclude_unset=True), **given})
