@@ -33,6 +33,7 @@ from qwenkit._result import AsyncChatStream, ChatResult, ChatStream
 from qwenkit._settings import ConfigError, Region, Settings
 from qwenkit._timeouts import Timeout
 from qwenkit._version import __version__
+from qwenkit.agents import Agent, AgentResult, Conversation, Toolbox, tool
 from qwenkit.catalog import (
     Catalog,
     Cost,
@@ -83,6 +84,8 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "Agent",
+    "AgentResult",
     "AssistantMessage",
     "AsyncChatStream",
     "AsyncQwen",
@@ -97,6 +100,7 @@ __all__ = [
     "ConfigError",
     "ContentDelta",
     "ContentFilterError",
+    "Conversation",
     "Cost",
     "DataError",
     "ErrorInfo",
@@ -135,6 +139,7 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "ToolMessage",
+    "Toolbox",
     "UnknownModelError",
     "Usage",
     "UsageError",
@@ -154,4 +159,5 @@ __all__ = [
     "fits",
     "get_model",
     "get_tokenizer",
+    "tool",
 ]
