@@ -103,3 +103,14 @@ def test_errors_are_one_line_and_non_zero(args: tuple[str, ...], needle: str) ->
     assert needle in out.stderr
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) <= 3
+
+
+def test_lint_prompt_strict_exit_code_reaches_the_shell(tmp_path: Path) -> None:
+    prompt = tmp_path / "system.txt"
+    prompt.write_text("You are a helpful assistant. Today is 2026-11-22.\n", encoding="utf-8")
+    out = run("lint", "prompt", str(prompt), "--strict")
+    assert out.returncode == 1, out.stderr
+    assert "date" in out.stdout
+    clean = tmp_path / "clean.txt"
+    clean.write_text("You are a helpful assistant.\n", encoding="utf-8")
+    assert run("lint", "prompt", str(clean), "--strict").returncode == 0

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``qwenkit`` script."""
     _DEBUG["on"] = False
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         if _DEBUG["on"]:
             raise
         fail(_describe(exc))
+    if isinstance(code, int) and code:
+        sys.exit(code)  # without standalone mode, click returns typer.Exit's code instead
 
 
 _EXTRAS = {"starlette": "emulator", "uvicorn": "emulator", "yaml": "emulator"}
