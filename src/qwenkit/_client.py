@@ -18,6 +18,10 @@ take messages as a string (one user message), plain or OpenAI-style dicts, or ca
 sets explicitly always wins over the task's route and the model's defaults; a ``None`` value means
 "not set".
 
+Built on these: ``json``, ``json_result``, ``stream_json``, ``extract`` and ``stream_extract``
+(JSON mode and structured output, ``qwenkit._structured_calls``) and ``submit`` (a call as a
+task, ``qwenkit._tasks``).
+
 Where requests go: DashScope (``upstream="dashscope"``, the default) in the ``compat`` or
 ``native`` mode of the settings, at the region's URLs or ``base_url`` (a root serving both modes:
 the emulator, the qwenkit gateway); or an OpenAI-compatible server (``upstream=
@@ -46,6 +50,8 @@ from qwenkit._core.usage import UsagePolicy, UsageSink
 from qwenkit._exceptions import UsageError, ValidationError
 from qwenkit._result import AsyncChatStream, ChatResult, build_result
 from qwenkit._settings import Mode, Region, Settings
+from qwenkit._structured_calls import AsyncStructuredMixin
+from qwenkit._tasks import AsyncTask, BackgroundJobs, submit
 from qwenkit._timeouts import Timeout
 from qwenkit.catalog import Catalog, Router, TaskKind, default_catalog
 from qwenkit.types import AnyMessage, ChatRequest, UserMessage
@@ -58,9 +64,10 @@ MessagesInput = str | Iterable[AnyMessage | Mapping[str, Any]]
 _METHOD_CHOSEN = frozenset({"stream", "stream_options"})
 
 
-class AsyncQwen:
+class AsyncQwen(AsyncStructuredMixin):
     """The asynchronous Qwen client; see the module docstring. Close it (``await aclose()`` or
-    ``async with``) to release its connections; a passed ``http_client`` is left open."""
+    ``async with``) to release its connections; a passed ``http_client`` is left open. JSON mode
+    and extraction (``json``, ``extract``...) come from ``AsyncStructuredMixin``."""
 
     def __init__(
         self,
@@ -116,6 +123,7 @@ class AsyncQwen:
         self._finish = functools.partial(
             build_result, region=region_name if upstream == "dashscope" else None, catalog=catalog
         )
+        self._jobs = BackgroundJobs()
 
     @property
     def http_client(self) -> httpx.AsyncClient:
@@ -156,8 +164,25 @@ class AsyncQwen:
     def _open(self, call: Call) -> AsyncChatStream:
         return AsyncChatStream(self.pipeline.run(call), call, self._finish)
 
+    async def submit(
+        self,
+        messages: MessagesInput,
+        *,
+        model: str | None = None,
+        task: TaskKind | str | None = None,
+        thinking: bool | None = None,
+        server: bool = False,
+        **params: Any,
+    ) -> AsyncTask:
+        """The call as a task (``qwenkit._tasks``): a background job of this client, or with
+        ``server=True`` a task of the service (``X-DashScope-Async``; not for real text models)."""
+        return await submit(
+            self, messages, model=model, task=task, thinking=thinking, server=server, params=params
+        )
+
     async def aclose(self) -> None:
-        """Close the connection pool (unless the HTTP client was passed in)."""
+        """Cancel the background tasks, then close the connection pool (unless passed in)."""
+        await self._jobs.aclose()
         if self._owns_http:
             await self._http.aclose()
 

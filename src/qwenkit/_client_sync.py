@@ -9,11 +9,12 @@ thread. ``close()`` (or ``with``) closes the connection pool, then stops the thr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Generator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from qwenkit._client import AsyncQwen, MessagesInput
 from qwenkit._core.cache import ResponseCache
@@ -24,10 +25,16 @@ from qwenkit._core.transport import Flavour
 from qwenkit._core.usage import UsageSink
 from qwenkit._result import ChatResult, ChatStream
 from qwenkit._settings import Mode, Region, Settings
+from qwenkit._structured_calls import JSONResult
+from qwenkit._tasks import Task
 from qwenkit._timeouts import Timeout
 from qwenkit.catalog import Catalog, Router, TaskKind
+from qwenkit.structured.parse import Expect
 
 __all__ = ["Qwen"]
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class Qwen:
@@ -106,6 +113,97 @@ class Qwen:
         """``AsyncQwen.stream`` as an iterator; use ``with`` so that stopping early closes it."""
         stream = self.aio.stream(messages, model=model, task=task, thinking=thinking, **params)
         return ChatStream(stream, self._runner)
+
+    def json(
+        self,
+        messages: MessagesInput,
+        *,
+        model: str | None = None,
+        task: TaskKind | str | None = None,
+        expect: Expect = dict,
+        **params: Any,
+    ) -> Any:
+        """``AsyncQwen.json``, waited for."""
+        return self._runner.run(
+            self.aio.json(messages, model=model, task=task, expect=expect, **params)
+        )
+
+    def json_result(
+        self,
+        messages: MessagesInput,
+        *,
+        model: str | None = None,
+        task: TaskKind | str | None = None,
+        expect: Expect = dict,
+        **params: Any,
+    ) -> JSONResult:
+        """``AsyncQwen.json_result``, waited for."""
+        return self._runner.run(
+            self.aio.json_result(messages, model=model, task=task, expect=expect, **params)
+        )
+
+    def stream_json(
+        self,
+        messages: MessagesInput,
+        *,
+        model: str | None = None,
+        task: TaskKind | str | None = None,
+        **params: Any,
+    ) -> Generator[dict[str, Any], None, None]:
+        """``AsyncQwen.stream_json`` as an iterator; ``close()`` it to stop early."""
+        return self._iterate(self.aio.stream_json(messages, model=model, task=task, **params))
+
+    def extract(
+        self,
+        messages: MessagesInput,
+        schema: type[M],
+        *,
+        max_retries: int = 2,
+        model: str | None = None,
+        task: TaskKind | str | None = "extract",
+        **params: Any,
+    ) -> M:
+        """``AsyncQwen.extract``, waited for."""
+        coro = self.aio.extract(
+            messages, schema, max_retries=max_retries, model=model, task=task, **params
+        )
+        return self._runner.run(coro)
+
+    def stream_extract(
+        self,
+        messages: MessagesInput,
+        schema: type[M],
+        *,
+        model: str | None = None,
+        task: TaskKind | str | None = "extract",
+        **params: Any,
+    ) -> Generator[BaseModel, None, None]:
+        """``AsyncQwen.stream_extract`` as an iterator; ``close()`` it to stop early."""
+        items = self.aio.stream_extract(messages, schema, model=model, task=task, **params)
+        return self._iterate(items)
+
+    def submit(
+        self,
+        messages: MessagesInput,
+        *,
+        model: str | None = None,
+        task: TaskKind | str | None = None,
+        thinking: bool | None = None,
+        server: bool = False,
+        **params: Any,
+    ) -> Task:
+        """``AsyncQwen.submit``; the task's methods run on this client's runner."""
+        coro = self.aio.submit(
+            messages, model=model, task=task, thinking=thinking, server=server, **params
+        )
+        return Task(self._runner.run(coro), self._runner)
+
+    def _iterate(self, items: AsyncIterator[T]) -> Generator[T, None, None]:
+        try:
+            yield from self._runner.iterate(items)
+        finally:
+            if not self._runner.closed:
+                self._runner.run(getattr(items, "aclose")())  # noqa: B009 - an async generator
 
     def close(self) -> None:
         """Close the connection pool and stop the runner's thread (idempotent)."""
