@@ -1,5 +1,5 @@
 # qwenkit: every target installs what it needs first, so a fresh clone needs only python3 and make.
-#   make run    install everything, then run the main job
+#   make run    install everything, then open `qwenkit chat` (the built-in emulator without a key)
 #   make test   install everything, then run the whole test suite
 #   make check  lint + types + import contracts + tests (what CI runs)
 #   make bench  the benchmarks in bench/ (figures, not assertions)
@@ -26,15 +26,14 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 install: $(VENV)/.synced
 
 run: install
-	$(RUN) qwenkit tokens count README.md --model qwen-plus
-	$(RUN) qwenkit models
+	$(RUN) qwenkit chat
 
 test: install
 	$(RUN) pytest
 
 lint: install
-	$(RUN) ruff check src tests bench
-	$(RUN) ruff format --check src tests bench
+	$(RUN) ruff check src tests bench examples
+	$(RUN) ruff format --check src tests bench examples
 
 typecheck: install
 	$(RUN) mypy
@@ -47,6 +46,8 @@ check: lint typecheck contracts test
 bench: install
 	$(RUN) python bench/tokenizer_bench.py
 	$(RUN) python bench/codec_bench.py
+	$(RUN) python bench/emulator_bench.py
+	$(RUN) python bench/sdk_bench.py
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -15,18 +15,19 @@ import pydantic
 import typer
 
 from qwenkit._version import __version__
-from qwenkit.cli import _emulate, _lint, _models, _route, _tokens
+from qwenkit.cli import _chat, _emulate, _lint, _models, _route, _tokens
 from qwenkit.cli._output import fail
 
 app = typer.Typer(
     name="qwenkit",
-    help="Run products on the Qwen API in production: tokens, models, routes, a local DashScope emulator.",
+    help="Run products on the Qwen API in production: chat, tokens, models, routes, lint, a local DashScope emulator.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 app.add_typer(_tokens.app, name="tokens")
 app.command("models")(_models.models)
+app.command("chat")(_chat.chat)
 app.command("route")(_route.route)
 app.command("emulate")(_emulate.emulate)
 app.add_typer(_lint.app, name="lint")
