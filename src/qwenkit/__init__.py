@@ -1,8 +1,9 @@
 """qwenkit: run products on the Qwen API (Alibaba Cloud Model Studio / DashScope) in production.
 
 The names below are the public API. The subpackages ``qwenkit.types`` (canonical data),
-``qwenkit.wire`` (the two wire formats) and ``qwenkit.emulator`` are public too; modules whose
-names start with an underscore are not.
+``qwenkit.wire`` (the two wire formats), ``qwenkit.agents``, ``qwenkit.structured``,
+``qwenkit.relay`` and ``qwenkit.emulator`` are public too; modules whose names start with an
+underscore are not.
 """
 
 from qwenkit._client import AsyncQwen
@@ -29,8 +30,11 @@ from qwenkit._exceptions import (
     ValidationError,
     WireError,
 )
+from qwenkit._extraction import ExtractionAttempt, ExtractionError
 from qwenkit._result import AsyncChatStream, ChatResult, ChatStream
 from qwenkit._settings import ConfigError, Region, Settings
+from qwenkit._structured_calls import JSONResult
+from qwenkit._tasks import AsyncTask, PollSchedule, Task, TaskError, TaskTimeoutError
 from qwenkit._timeouts import Timeout
 from qwenkit._version import __version__
 from qwenkit.agents import Agent, AgentResult, Conversation, Toolbox, tool
@@ -89,6 +93,7 @@ __all__ = [
     "AssistantMessage",
     "AsyncChatStream",
     "AsyncQwen",
+    "AsyncTask",
     "AuthenticationError",
     "BadRequestError",
     "CallbackSink",
@@ -105,14 +110,18 @@ __all__ = [
     "DataError",
     "ErrorInfo",
     "Event",
+    "ExtractionAttempt",
+    "ExtractionError",
     "Finished",
     "FitResult",
+    "JSONResult",
     "ListSink",
     "LoggingSink",
     "MemoryCache",
     "ModelProfile",
     "NotFoundError",
     "PermissionDeniedError",
+    "PollSchedule",
     "Qwen",
     "QwenError",
     "QwenTokenizer",
@@ -131,7 +140,10 @@ __all__ = [
     "StreamFailed",
     "StreamInterruptedError",
     "SystemMessage",
+    "Task",
+    "TaskError",
     "TaskKind",
+    "TaskTimeoutError",
     "ThinkingMode",
     "Timeout",
     "TokenCount",
