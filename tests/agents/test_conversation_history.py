@@ -104,3 +104,19 @@ def test_the_system_prompt_lint_runs_once(caplog: pytest.LogCaptureFixture) -> N
                 conversation.send("hi")
     assert [r.message.count("2026-11-22") for r in caplog.records] == [1]
     assert [m.role for m in conversation.messages] == ["system"]  # failed sends rolled back
+
+
+def test_a_client_is_made_only_when_needed_and_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qwenkit import Qwen
+    from qwenkit.agents.conversation import Conversation as _Conversation
+
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-from-env")
+    monkeypatch.setenv("QWENKIT_BASE_URL", "http://127.0.0.1:9")  # never contacted here
+    conv = _Conversation(system="Be brief.", model="qwen-plus")
+    conv.add_user("hi")
+    assert conv.fit()  # fits without a summary: no client needed
+    assert conv.client is None
+    client = conv._sync_client()
+    assert isinstance(client, Qwen)
+    conv.close()
+    assert client.aio.http_client.is_closed

@@ -21,7 +21,8 @@ moved forward incrementally (previous summary + newly covered messages). ``summa
 instead, as does a history whose system message + summary + last messages exceed the budget.
 
 Clients: ``AsyncQwen`` (``afit``/``asend``) or ``Qwen`` (all methods; async ones use a thread).
-None is built here (agents sit below the clients): without one, only fits needing no summary work.
+With ``client=None`` a ``Qwen`` is made from the environment the first time one is needed (a
+summary or a send), and ``close()`` closes it; fits that need no summary never make one.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class Conversation:
         if keep_last < 1:
             raise UsageError(f"keep_last must be at least 1, got {keep_last}")
         self.client = client
+        self._owns_client = False
         sdk = getattr(client, "aio", client)  # a Qwen drives an AsyncQwen: its catalog and router
         catalog, router = getattr(sdk, "catalog", None), getattr(sdk, "router", None)
         self.catalog = catalog if isinstance(catalog, Catalog) else default_catalog()
@@ -208,6 +210,14 @@ class Conversation:
         self.add_assistant(result)
         return result
 
+    def close(self) -> None:
+        """Close the client the conversation made itself (``client=None``)."""
+        if self._owns_client and self.client is not None:
+            close = getattr(self.client, "close", None)
+            if close is not None:
+                close()
+            self._owns_client = False
+
     def _begin(self, user_text: Content | None, params: Mapping[str, Any]) -> int:
         fixed = _FIXED.intersection(params)
         if fixed:
@@ -229,14 +239,18 @@ class Conversation:
 
     async def _achat(self, messages: list[AnyMessage], params: dict[str, Any]) -> ChatResult:
         client = self.client
-        if client is not None and inspect.iscoroutinefunction(client.chat):
+        if client is None:
+            client = self._sync_client()
+        if inspect.iscoroutinefunction(client.chat):
             return await cast(AsyncChatClient, client).chat(messages, **params)
         call = functools.partial(self._sync_client().chat, messages, **params)
         return await asyncio.to_thread(call)  # a Qwen: its runner serves any thread
 
     def _sync_client(self) -> SyncChatClient:
         if self.client is None:
-            raise UsageError("this Conversation has no client: pass client=AsyncQwen() or Qwen()")
+            from qwenkit._client_sync import Qwen  # made on first need, from the environment
+
+            self.client, self._owns_client = Qwen(), True
         if inspect.iscoroutinefunction(self.client.chat):
             raise UsageError("the client is asynchronous: use afit()/asend(), or pass a Qwen")
         return cast(SyncChatClient, self.client)
