@@ -9,11 +9,8 @@ Each frame is one ``data:`` line of JSON (``{"type": "content", "text": ...}``, 
 ``finish``... and ``{"type": "done"}`` last); the model's reasoning is never sent.
 
 With ``DASHSCOPE_API_KEY`` set the app talks to DashScope (the client reads ``QWENKIT_*``
-settings too). Without it, it talks to the qwenkit emulator mounted in process through
-``httpx.ASGITransport``, so it runs anywhere; that transport reads each response whole before
-handing it over, so there the frames come in one burst. To watch an emulated answer stream, run
-``qwenkit emulate --tokens-per-second 20`` and start the app with
-``DASHSCOPE_API_KEY=sk-any QWENKIT_BASE_URL=http://127.0.0.1:8400``.
+settings too). Without it, it talks to the qwenkit emulator in this process
+(``qwenkit.testing.emulated``), paced at 40 tokens a second so the answer visibly streams.
 
 ``RelayResponse`` is a ``StreamingResponse`` whose body goes through ``relay``: a client that
 reads slowly slows the read of the model stream (at most ``max_buffer`` frames wait in memory),
@@ -26,7 +23,6 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -34,8 +30,12 @@ from starlette.routing import Route
 from starlette.types import Send
 
 from qwenkit import AsyncQwen
-from qwenkit.emulator import EmulatorConfig, create_app
+from qwenkit.emulator import EmulatorConfig
 from qwenkit.relay import relay, sse_frames
+from qwenkit.testing import emulated
+
+PACED = EmulatorConfig.model_validate({"pacing": {"tokens_per_second": 40}})
+"""Without a key: the in-process emulator, slow enough to watch the answer stream."""
 
 
 class RelayResponse(StreamingResponse):
@@ -74,13 +74,7 @@ def make_app(emulator: EmulatorConfig | None = None) -> Starlette:
                 app.state.qwen = client
                 yield
             return
-        transport = httpx.ASGITransport(create_app(emulator or EmulatorConfig()))
-        async with (
-            httpx.AsyncClient(transport=transport) as http,
-            AsyncQwen(
-                api_key="sk-emulator", base_url="http://emulator", http_client=http
-            ) as client,
-        ):
+        async with emulated(emulator or PACED) as client:
             app.state.qwen = client
             yield
 

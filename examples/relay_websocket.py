@@ -13,11 +13,9 @@ both cases the model stream is closed at once. ``relay`` keeps at most ``max_buf
 between the model and a slow client.
 
 With ``DASHSCOPE_API_KEY`` set the app talks to DashScope (the client reads ``QWENKIT_*``
-settings too). Without it, it talks to the qwenkit emulator mounted in process through
-``httpx.ASGITransport``, which reads each response whole before handing it over: the messages
-then come in one burst. To watch an emulated answer stream (and interrupt it), run ``qwenkit
-emulate --tokens-per-second 20`` and start the app with ``DASHSCOPE_API_KEY=sk-any
-QWENKIT_BASE_URL=http://127.0.0.1:8400``.
+settings too). Without it, it talks to the qwenkit emulator in this process
+(``qwenkit.testing.emulated``), paced at 40 tokens a second so the answer visibly streams (and
+can be interrupted).
 """
 
 from __future__ import annotations
@@ -28,14 +26,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-import httpx
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from qwenkit import AsyncChatStream, AsyncQwen, ContentDelta
-from qwenkit.emulator import EmulatorConfig, create_app
+from qwenkit.emulator import EmulatorConfig
 from qwenkit.relay import relay
+from qwenkit.testing import emulated
+
+PACED = EmulatorConfig.model_validate({"pacing": {"tokens_per_second": 40}})
+"""Without a key: the in-process emulator, slow enough to watch the answer stream."""
 
 
 async def messages(stream: AsyncChatStream) -> AsyncIterator[str]:
@@ -115,13 +116,7 @@ def make_app(emulator: EmulatorConfig | None = None) -> Starlette:
                 app.state.qwen = client
                 yield
             return
-        transport = httpx.ASGITransport(create_app(emulator or EmulatorConfig()))
-        async with (
-            httpx.AsyncClient(transport=transport) as http,
-            AsyncQwen(
-                api_key="sk-emulator", base_url="http://emulator", http_client=http
-            ) as client,
-        ):
+        async with emulated(emulator or PACED) as client:
             app.state.qwen = client
             yield
 

@@ -20,8 +20,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-import httpx
-
 from qwenkit import AsyncQwen
 from qwenkit.agents import tool
 from qwenkit.agents.result import AgentResult, AnswerDelta, Finished, ToolCalled, ToolReturned
@@ -64,13 +62,9 @@ async def connect() -> AsyncIterator[tuple[AsyncQwen, str]]:
         async with AsyncQwen() as client:
             yield client, "DashScope"
         return
-    from qwenkit.emulator import create_app  # the emulator extra (starlette, pyyaml)
+    from qwenkit.testing import emulated  # the emulator extra (starlette, pyyaml)
 
-    app = create_app(scenarios=SCENARIOS)
-    async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app)) as http,
-        AsyncQwen(api_key="sk-emulator", base_url="http://emulator", http_client=http) as client,
-    ):
+    async with emulated(scenarios=SCENARIOS) as client:
         yield client, "the emulator (no DASHSCOPE_API_KEY set)"
 
 
