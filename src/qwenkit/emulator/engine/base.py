@@ -120,6 +120,10 @@ class Rng(random.Random):
     Each purpose (prose, quirks, ids...) gets its own stream, so using one does not shift another.
     """
 
+    def __new__(cls, seed: int, digest: str, purpose: str) -> Rng:
+        # Python 3.10's random.Random.__new__ takes at most one argument, even in a subclass.
+        return super().__new__(cls)
+
     def __init__(self, seed: int, digest: str, purpose: str) -> None:
         material = f"{seed}|{digest}|{purpose}".encode()
         super().__init__(int.from_bytes(hashlib.sha256(material).digest()[:16], "big"))
