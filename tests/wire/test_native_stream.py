@@ -202,6 +202,36 @@ def test_usage_reported_only_when_it_changes() -> None:
     ]
 
 
+def test_without_live_usage_only_the_final_usage_is_decoded() -> None:
+    chunks = [
+        chunk(
+            1, {"content": "a"}, usage={"input_tokens": 5, "output_tokens": 1, "total_tokens": 6}
+        ),
+        chunk(
+            2, {"content": "b"}, usage={"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}
+        ),
+        chunk(
+            3,
+            {"content": ""},
+            usage={"input_tokens": 5, "output_tokens": 3, "total_tokens": 8},
+            finish="stop",
+        ),
+    ]
+    decoder = StreamDecoder(live_usage=False)
+    events = [e for sse in iter_sse(chunks) for e in decoder.feed(sse)]
+    assert [type(e) for e in events] == [
+        ResponseStarted,
+        ContentDelta,
+        ContentDelta,
+        UsageReported,
+        Finished,
+    ]
+    reported = [e for e in events if isinstance(e, UsageReported)]
+    assert reported[0].usage.completion_tokens == 3
+    live = [e for e in decode_stream(chunks) if isinstance(e, UsageReported)]
+    assert [e.usage.completion_tokens for e in live] == [1, 2, 3]
+
+
 def test_text_result_format_chunks() -> None:
     def text_chunk(n: int, text: str, finish: str) -> bytes:
         data = {

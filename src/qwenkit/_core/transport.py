@@ -17,7 +17,10 @@ Both modes of ``dashscope`` send ``Authorization: Bearer <key>`` and, when a wor
 ``X-DashScope-WorkSpace``.
 
 **One path.** A non-streaming response is converted into the events a stream of the same answer
-would give (``response_events``), so every consumer handles one shape. **Errors** become the
+would give (``response_events``), so every consumer handles one shape. **One usage event.** Native
+streams report cumulative usage in every chunk; only the last report matters, so usage is held
+back and passed on once, just before ``Finished`` (or at the end), in both modes: half as many
+events go through the pipeline. **Errors** become the
 ``APIError`` tree with the response's headers (``Retry-After``, ``x-should-retry``) and request
 id: an error status (JSON or SSE-framed body), an error event inside a stream, httpx transport
 errors (``APIConnectionError``; timeouts ``APITimeoutError``), and a stream that ends before it is
@@ -169,16 +172,27 @@ class Upstream:
     async def _stream(self, response: httpx.Response, call: Call) -> EventStream:
         decoder: compat.StreamDecoder | native.StreamDecoder
         if self.wire == "native":
-            decoder = native.StreamDecoder(model=call.request.model, incremental=True)
+            decoder = native.StreamDecoder(
+                model=call.request.model, incremental=True, live_usage=False
+            )
         else:
             decoder = compat.StreamDecoder()
+        usage: UsageReported | None = None  # held back: see the module docstring
         async for sse in aiter_sse(response.aiter_bytes()):
             for event in decoder.feed(sse):
+                if isinstance(event, UsageReported):
+                    usage = event
+                    continue
                 if isinstance(event, StreamError):
                     raise _api_error(event.error, response, call.request_id, None)
                 if isinstance(event, ResponseStarted) and call.request_id is None:
                     call.request_id = event.request_id
+                if isinstance(event, Finished) and usage is not None:
+                    yield usage
+                    usage = None
                 yield event
+        if usage is not None:
+            yield usage
         if not decoder.done:
             raise APIConnectionError(
                 "the stream ended before it was complete (connection lost)",

@@ -82,9 +82,15 @@ class StreamDecoder:
     nothing more.
     """
 
-    def __init__(self, *, model: str = "", incremental: bool = True) -> None:
+    def __init__(
+        self, *, model: str = "", incremental: bool = True, live_usage: bool = True
+    ) -> None:
         self.model = model
         self.incremental = incremental
+        self.live_usage = live_usage
+        """False: usage is decoded once, with the chunk that finishes (a client that wants only
+        the final figures skips decoding a usage object in every chunk)."""
+        self._raw_usage: Mapping[str, Any] | None = None
         self.request_id: str | None = None
         self.error: ErrorInfo | None = None
         self._started = False
@@ -142,10 +148,10 @@ class StreamDecoder:
             )
         usage = data.get("usage")
         if isinstance(usage, Mapping):
-            decoded = decode_usage(usage)
-            if decoded != self._usage:
-                self._usage = decoded
-                events.append(UsageReported(decoded))
+            if self.live_usage:
+                self._report(usage, events)
+            else:
+                self._raw_usage = usage
         finishes: list[Finished] = []
         output = data.get("output")
         if isinstance(output, Mapping):
@@ -158,8 +164,17 @@ class StreamDecoder:
                 self._seen.add(0)
                 self._text(0, "content", output.get("text"), events)
                 self._finish(0, output.get("finish_reason"), finishes)
+        if finishes and self._raw_usage is not None:
+            self._report(self._raw_usage, events)
+            self._raw_usage = None
         events.extend(finishes)
         return events
+
+    def _report(self, usage: Mapping[str, Any], events: list[Event]) -> None:
+        decoded = decode_usage(usage)
+        if decoded != self._usage:
+            self._usage = decoded
+            events.append(UsageReported(decoded))
 
     def _choice(
         self,
