@@ -98,7 +98,7 @@ def test_configuration_errors() -> None:
 
 def test_the_system_prompt_lint_runs_once(caplog: pytest.LogCaptureFixture) -> None:
     conversation = Conversation(system="Today is 2026-11-22. Be brief.", budget_tokens=1)
-    with caplog.at_level(logging.WARNING, logger="qwenkit.agents"):
+    with caplog.at_level(logging.WARNING, logger="qwenkit.prompt"):
         for _ in range(2):
             with pytest.raises(ContextOverflowError):  # summarise: no middle to summarise
                 conversation.send("hi")

@@ -16,6 +16,7 @@ from qwenkit._core.policies import (
     HistoryPolicy,
     MaxTokensPolicy,
     ParameterPolicy,
+    PromptCachePolicy,
     RoutePolicy,
     ThinkingPolicy,
     default_policies,
@@ -73,6 +74,7 @@ def test_the_order() -> None:
         MaxTokensPolicy,
         ThinkingPolicy,
         HistoryPolicy,
+        PromptCachePolicy,
         ParameterPolicy,
         ContextWindowPolicy,
     ]

@@ -16,13 +16,6 @@ from qwenkit.agents._errors import (
 )
 from qwenkit.agents._serialize import canonical_arguments, serialize_result
 from qwenkit.agents.conversation import ContextOverflowError, Conversation
-from qwenkit.agents.prompt_lint import (
-    PromptFinding,
-    PromptMonitor,
-    check_system_prompt,
-    lint_prompt,
-    warn_on_dynamic_system_prompt,
-)
 from qwenkit.agents.result import (
     AgentDidNotConverge,
     AgentError,
@@ -39,6 +32,13 @@ from qwenkit.agents.result import (
 from qwenkit.agents.run import Agent
 from qwenkit.agents.schema_lint import Finding, Severity, flatten_suggestion, lint_schema
 from qwenkit.agents.tools import FunctionTool, Toolbox, ToolResult, tool
+from qwenkit.tokens.prompt_lint import (
+    PromptFinding,
+    PromptMonitor,
+    check_system_prompt,
+    lint_prompt,
+    warn_on_dynamic_system_prompt,
+)
 
 __all__ = [
     "Agent",

@@ -38,10 +38,10 @@ from qwenkit._exceptions import UsageError
 from qwenkit._result import ChatResult
 from qwenkit.agents import _window
 from qwenkit.agents._window import ContextOverflowError, WindowPlan
-from qwenkit.agents.prompt_lint import warn_on_dynamic_system_prompt
 from qwenkit.agents.tools import ToolResult
 from qwenkit.catalog import SUMMARISE, Catalog, ModelProfile, Router, default_catalog
 from qwenkit.tokens import TokenCount, count_messages
+from qwenkit.tokens.prompt_lint import warn_on_dynamic_system_prompt
 from qwenkit.types import (
     AnyMessage,
     AssistantMessage,

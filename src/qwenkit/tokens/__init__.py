@@ -7,6 +7,8 @@
 - ``count_text``, ``count_messages``, ``count_request`` → ChatML prompt accounting
   (``TokenCount``), with tool definitions, tool calls and tool results as labelled estimates.
 - ``fits`` → whether a prompt plus its answer budget fits a catalog model (``FitResult``).
+- ``lint_prompt``, ``check_system_prompt``, ``warn_on_dynamic_system_prompt`` → dynamic content in
+  system prompts that would defeat the implicit prefix cache.
 """
 
 from qwenkit.tokens._vocab import VocabularyError
@@ -17,6 +19,13 @@ from qwenkit.tokens.accounting import (
     count_request,
     count_text,
     fits,
+)
+from qwenkit.tokens.prompt_lint import (
+    PromptFinding,
+    PromptMonitor,
+    check_system_prompt,
+    lint_prompt,
+    warn_on_dynamic_system_prompt,
 )
 from qwenkit.tokens.tokenizer import (
     FAMILIES,
@@ -31,14 +40,19 @@ __all__ = [
     "FAMILIES",
     "Family",
     "FitResult",
+    "PromptFinding",
+    "PromptMonitor",
     "QwenTokenizer",
     "TokenCount",
     "UnknownTokenizerError",
     "VocabularyError",
+    "check_system_prompt",
     "count_messages",
     "count_request",
     "count_text",
     "family_for",
     "fits",
     "get_tokenizer",
+    "lint_prompt",
+    "warn_on_dynamic_system_prompt",
 ]

@@ -13,7 +13,9 @@ testable alone (see ``qwenkit._core.pipeline`` for the policy shape):
    mode turning thinking off, and streaming upstream whenever thinking is on (so a non-streaming
    caller gets an aggregated result, never the 400). Before the context check, because the max
    input differs in thinking mode.
-4. ``HistoryPolicy``: tool-call history rules (``validate_history``).
+4. ``HistoryPolicy``: tool-call history rules (``validate_history``). Then
+   ``PromptCachePolicy``: a warning (never an error) for dynamic content in system prompts that
+   would defeat the implicit prefix cache.
 5. ``ParameterPolicy``: parameter ranges. After the policies that set parameters, so what is
    checked is what will be sent.
 6. ``ContextWindowPolicy``: the prompt counted with the Qwen tokenizer against the model's
@@ -33,6 +35,7 @@ from qwenkit._core.policies.context import ContextLengthError, ContextWindowPoli
 from qwenkit._core.policies.history import HistoryError, HistoryPolicy, validate_history
 from qwenkit._core.policies.max_tokens import MaxTokensPolicy
 from qwenkit._core.policies.parameters import ParameterPolicy, check_parameters
+from qwenkit._core.policies.prompt_cache import PromptCachePolicy
 from qwenkit._core.policies.route import RoutePolicy
 from qwenkit._core.policies.thinking import ThinkingPolicy
 from qwenkit.catalog import Catalog, Router
@@ -52,6 +55,7 @@ def default_policies(
         MaxTokensPolicy(hard_cap=hard_max_tokens),
         ThinkingPolicy(),
         HistoryPolicy(),
+        PromptCachePolicy(),
         ParameterPolicy(),
         ContextWindowPolicy(enabled=check_context),
     ]
@@ -65,6 +69,7 @@ __all__ = [
     "HistoryPolicy",
     "MaxTokensPolicy",
     "ParameterPolicy",
+    "PromptCachePolicy",
     "RoutePolicy",
     "ThinkingPolicy",
     "check_parameters",

@@ -211,7 +211,7 @@ class PromptMonitor:
         where = "; ".join(
             f"{f.rule} {f.text!r} (message {f.index}, line {f.line}:{f.column})" for f in findings
         )
-        (logger or logging.getLogger("qwenkit.agents")).warning(
+        (logger or logging.getLogger("qwenkit.prompt")).warning(
             "dynamic content in the system prompt breaks the implicit prefix cache: %s. Keep the "
             "system prompt static and move it to the end of the messages (e.g. a final user message "
             'line "Current date: ...").',

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from qwenkit.agents import (
+from qwenkit.tokens.prompt_lint import (
     PromptMonitor,
     check_system_prompt,
     lint_prompt,
@@ -140,7 +140,7 @@ def test_runtime_warning_once_per_prompt_shape(caplog: pytest.LogCaptureFixture)
 def test_monitor_memory_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     monitor = PromptMonitor(maxsize=2)
     prompts = [f"Prompt {name}. Date: 2026-11-22" for name in ("a", "b", "c")]
-    with caplog.at_level(logging.WARNING, logger="qwenkit.agents"):
+    with caplog.at_level(logging.WARNING, logger="qwenkit.prompt"):
         for prompt in prompts:
             assert monitor.check(request(prompt))
         assert monitor.check(request(prompts[2])) == []
