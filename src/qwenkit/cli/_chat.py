@@ -296,4 +296,4 @@ def chat(
         if question is None:
             repl(session, describe(session.conversation, thinking))
         elif not session.ask(question):
-            raise SystemExit(1)  # not typer.Exit: qwenkit.cli.main drops its code
+            raise typer.Exit(1)
