@@ -104,8 +104,9 @@ class AsyncQwen(AsyncStructuredMixin):
         self._http = http_client or httpx.AsyncClient(timeout=self.timeout.to_httpx())
         self.upstream = Upstream(self._http, self.settings, flavour=upstream, timeout=self.timeout)
         region_name = self.settings.region.value
+        self._usage = UsagePolicy(usage_sinks, region=region_name, catalog=catalog)
         policies: list[Policy] = [
-            UsagePolicy(usage_sinks, region=region_name, catalog=catalog),
+            self._usage,
             *default_policies(
                 catalog=catalog,
                 router=self.router,
@@ -141,7 +142,7 @@ class AsyncQwen(AsyncStructuredMixin):
     ) -> ChatResult:
         """One answer. Thinking (asked for, from the task, or the model's) streams upstream and
         is aggregated here; the reasoning is only in ``result.reasoning``."""
-        call = make_call(messages, model=model, task=task, thinking=thinking, params=params)
+        call = self._make_call(messages, model, task, thinking, params)
         async with self._open(call) as stream:
             return await stream.get_result()
 
@@ -156,10 +157,30 @@ class AsyncQwen(AsyncStructuredMixin):
     ) -> AsyncChatStream:
         """The events of one answer as they arrive; nothing is sent until the first is awaited.
         Use ``async with`` (or ``aclose()``) so that stopping early closes the connection."""
-        call = make_call(
-            messages, model=model, task=task, thinking=thinking, params=params, stream=True
-        )
+        call = self._make_call(messages, model, task, thinking, params, stream=True)
         return self._open(call)
+
+    def _make_call(
+        self,
+        messages: MessagesInput,
+        model: str | None,
+        task: TaskKind | str | None,
+        thinking: bool | None,
+        params: Mapping[str, Any],
+        *,
+        stream: bool = False,
+    ) -> Call:
+        """``make_call``; input it refuses still leaves a usage record (status ``error``)."""
+        try:
+            return make_call(
+                messages, model=model, task=task, thinking=thinking, params=params, stream=stream
+            )
+        except UsageError as error:
+            unusable = ChatRequest.model_construct(model=model or "", messages=[])
+            self._usage.record_rejection(
+                Call(request=unusable, task=str(task or "") or None), error
+            )
+            raise
 
     def _open(self, call: Call) -> AsyncChatStream:
         return AsyncChatStream(self.pipeline.run(call), call, self._finish)

@@ -225,3 +225,23 @@ async def test_records_are_json_ready() -> None:
     assert data["cost"] == "0.000936"
     assert data["timestamp"].endswith("+00:00")
     assert data["status"] == "ok"
+
+
+@pytest.mark.anyio
+async def test_input_the_client_refuses_still_leaves_a_record() -> None:
+    from qwenkit import ListSink, UsageError, ValidationError
+    from qwenkit.testing import emulated
+
+    sink = ListSink()
+    async with emulated(usage_sinks=[sink]) as client:
+        with pytest.raises(ValidationError):
+            await client.chat([{"role": "robot", "content": "hi"}], model="qwen-plus")
+        with pytest.raises(UsageError):
+            client.stream("hi", stream=True)
+        await client.chat("hi")
+    statuses = [(record.status, record.error_code, record.model) for record in sink.records]
+    assert statuses == [
+        ("error", "ValidationError", "qwen-plus"),
+        ("error", "UsageError", ""),
+        ("ok", None, "qwen-plus"),
+    ]
