@@ -331,3 +331,10 @@ def test_interactive_chat_in_a_terminal(tmp_path: Path) -> None:
         assert "Traceback" not in final
     finally:
         term.close()
+
+
+def test_errors_with_brackets_print_as_written(emulated: tuple[Qwen, Recording]) -> None:
+    client, _ = emulated
+    session, _, info = session_on(client)
+    session.error(ValueError("Range of input length should be [1, 30720] [bold]x[/]"))
+    assert "Range of input length should be [1, 30720] [bold]x[/]" in info.getvalue()

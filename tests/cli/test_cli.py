@@ -114,3 +114,19 @@ def test_lint_prompt_strict_exit_code_reaches_the_shell(tmp_path: Path) -> None:
     clean = tmp_path / "clean.txt"
     clean.write_text("You are a helpful assistant.\n", encoding="utf-8")
     assert run("lint", "prompt", str(clean), "--strict").returncode == 0
+
+
+def test_error_text_is_not_taken_for_markup() -> None:
+    # "[emulator]" in an error must reach the user as written, not vanish as a rich style tag.
+    from qwenkit.cli import _describe
+
+    message = _describe(ModuleNotFoundError("No module named 'starlette'", name="starlette"))
+    assert "qwenkit[emulator]" in message
+    out = subprocess.run(
+        [sys.executable, "-c", f"from qwenkit.cli._output import fail; fail({message!r})"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 1
+    assert "pip install 'qwenkit[emulator]'" in out.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import pydantic
 import typer
 
@@ -58,13 +57,14 @@ def main(argv: list[str] | None = None) -> None:
     _DEBUG["on"] = False
     try:
         code = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         fail("aborted", code=130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument...
+        ctx = getattr(exc, "ctx", None)
+        path = getattr(ctx, "command_path", None) or "qwenkit"
+        fail(f"{exc.format_message()} (see '{path} --help')", code=exc.exit_code)
     except Exception as exc:  # the CLI's outermost boundary: one line for the user
         if _DEBUG["on"]:
             raise

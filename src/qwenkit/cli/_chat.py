@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from qwenkit._client_sync import Qwen
@@ -170,7 +171,7 @@ class Session:
     def error(self, exc: BaseException) -> None:
         lines = str(exc).strip().splitlines()
         message = lines[0] if lines else type(exc).__name__
-        self.info.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+        self.info.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
 
     def summary(self) -> str:
         from qwenkit.cli._chat_view import format_cost
