@@ -24,9 +24,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 import anyio
 import anyio.to_thread
@@ -125,7 +125,7 @@ class FunctionTool(Generic[P, R]):
         try:
             with anyio.fail_after(self.timeout):
                 if self._is_async:
-                    result: Any = await self.function(*args, **kwargs)  # type: ignore[misc]
+                    result: Any = await cast(Awaitable[Any], self.function(*args, **kwargs))
                 else:
                     run = functools.partial(self.function, *args, **kwargs)
                     result = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
@@ -162,8 +162,9 @@ def tool(
 
     def wrap(func: Callable[P, R]) -> FunctionTool[P, R]:
         inner = func.function if isinstance(func, FunctionTool) else func
-        options = {"description": description, "timeout": timeout, "max_errors": max_errors}
-        return FunctionTool(inner, name=name, **options)  # type: ignore[arg-type]
+        return FunctionTool(
+            inner, name=name, description=description, timeout=timeout, max_errors=max_errors
+        )
 
     return wrap if function is None else wrap(function)
 
