@@ -56,11 +56,6 @@ def book_flat(
     return f"booked {venue_name} in {venue_address_city} for {people}"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @asynccontextmanager
 async def connect(app: Starlette) -> AsyncIterator[AsyncQwen]:
     async with (

@@ -7,12 +7,11 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from agent_support import SCENARIOS, UMBRELLA, connect
 from starlette.applications import Starlette
 
 from qwenkit import AsyncQwen, Qwen
@@ -32,34 +31,12 @@ from qwenkit.agents.run import Agent
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.emulator.app import app_state
 
-UMBRELLA = "Should I bring an umbrella to Shanghai?"
-SCENARIOS = Path(__file__).parents[2] / "examples" / "emulator" / "scenarios.yaml"
 REASONING = "get_weather reports light rain in Shanghai, so an umbrella is a good idea."
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["compat", "native"])
-def mode(request: pytest.FixtureRequest) -> Mode:
-    value: Mode = request.param
-    return value
 
 
 @pytest.fixture
 def app() -> Starlette:
     return create_app(EmulatorConfig(), scenarios=SCENARIOS)
-
-
-@asynccontextmanager
-async def connect(app: Starlette, mode: Mode = "compat") -> AsyncIterator[AsyncQwen]:
-    async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app)) as http,
-        AsyncQwen(api_key="sk-agent", base_url="http://emulator", mode=mode, http_client=http) as c,
-    ):
-        yield c
 
 
 def thinking_flags(app: Starlette) -> list[Any]:

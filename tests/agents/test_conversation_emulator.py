@@ -36,11 +36,6 @@ PREFIX = "Earlier in this conversation:"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def app() -> Starlette:
     return create_app(EmulatorConfig())
 

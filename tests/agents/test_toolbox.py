@@ -17,11 +17,6 @@ from qwenkit.agents import (
 from qwenkit.types import FunctionCall, ToolCall, ToolMessage
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @tool
 async def add(a: int, b: int = 0) -> int:
     """Add two numbers.

@@ -28,11 +28,6 @@ from qwenkit.agents import (
 from qwenkit.types import FunctionCall, ToolCall
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Location(BaseModel):
     """A place."""
 
