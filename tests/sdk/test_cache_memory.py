@@ -28,11 +28,6 @@ def response(text: str) -> CachedResponse:
     return CachedResponse((ContentDelta(text), Finished("stop")))
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_get_returns_what_was_set() -> None:
     cache = MemoryCache()

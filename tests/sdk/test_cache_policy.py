@@ -36,11 +36,6 @@ ANSWER: tuple[Event, ...] = (
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Upstream:
     """A fake send step that counts its calls; ``error`` is raised after the events."""
 

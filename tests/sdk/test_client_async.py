@@ -35,11 +35,6 @@ KEY = "sk-test-client"
 QUESTION = "Why is the sky blue?"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["compat", "native"])
 def mode(request: pytest.FixtureRequest) -> Mode:
     value: Mode = request.param

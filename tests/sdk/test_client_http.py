@@ -31,11 +31,6 @@ SLOW = {"pacing": {"tokens_per_second": 40, "chunk_tokens": 1}}
 """About 3 s for a default answer: long enough to leave in the middle."""
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "emulator"))

@@ -35,11 +35,6 @@ KEY = "sk-test-retries"
 QUICK = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.02)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["compat", "native"])
 def mode(request: pytest.FixtureRequest) -> Mode:
     value: Mode = request.param

@@ -22,11 +22,6 @@ KEY = "sk-test-sync"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def app() -> Starlette:
     return create_app(EmulatorConfig())
 

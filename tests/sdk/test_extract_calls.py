@@ -48,11 +48,6 @@ class Resident(BaseModel):
     home: Address
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["compat", "native"])
 def mode(request: pytest.FixtureRequest) -> Mode:
     value: Mode = request.param

@@ -29,11 +29,6 @@ KEY = "sk-test-json"
 EXAMPLE = 'Reply as JSON like {"name": "", "age": 0}. Alice is 31.'
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["compat", "native"])
 def mode(request: pytest.FixtureRequest) -> Mode:
     value: Mode = request.param

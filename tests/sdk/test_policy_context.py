@@ -32,11 +32,6 @@ TOOLS: list[dict[str, Any]] = [
 PROMPT = count_messages(MESSAGES, "qwen").total
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeNext:
     def __init__(self) -> None:
         self.calls: list[Call] = []

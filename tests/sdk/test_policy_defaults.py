@@ -30,11 +30,6 @@ ROUTER = Router(CATALOG)
 EVENTS: list[Event] = [ContentDelta("a"), ContentDelta("b"), Finished("stop")]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeUpstream:
     """The send step: records the call it gets, yields events, notes when it was closed."""
 

@@ -18,11 +18,6 @@ EVENTS: list[Event] = [ContentDelta("hi"), Finished("stop")]
 Msg = dict[str, Any]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeNext:
     def __init__(self) -> None:
         self.calls: list[Call] = []

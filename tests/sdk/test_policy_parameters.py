@@ -15,11 +15,6 @@ from qwenkit.types import ChatRequest, ContentDelta, Event, Finished
 EVENTS: list[Event] = [ContentDelta("hi"), Finished("stop")]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeNext:
     def __init__(self) -> None:
         self.calls: list[Call] = []

@@ -15,11 +15,6 @@ from qwenkit.tokens import PromptMonitor
 from qwenkit.types import ChatRequest, ContentDelta
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def answer(call: Call) -> EventStream:
     yield ContentDelta("ok")
 

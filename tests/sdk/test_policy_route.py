@@ -17,11 +17,6 @@ ROUTER = Router(CATALOG)
 EVENTS: list[Event] = [ContentDelta("hi"), Finished("stop")]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeNext:
     """A stand-in for the rest of the pipeline: records the call, yields two events."""
 

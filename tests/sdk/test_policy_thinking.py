@@ -19,11 +19,6 @@ ERROR = "error"
 ABSENT = "absent"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeNext:
     def __init__(self) -> None:
         self.calls: list[Call] = []

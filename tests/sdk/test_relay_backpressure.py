@@ -17,11 +17,6 @@ from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.relay import relay
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Upstream:
     """A fast upstream that counts what it produced and records that it was closed."""
 

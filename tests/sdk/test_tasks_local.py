@@ -22,11 +22,6 @@ from qwenkit.emulator.app import app_state
 KEY = "sk-test-tasks"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def emulator(**config: Any) -> Starlette:
     return create_app(EmulatorConfig.model_validate(config))
 

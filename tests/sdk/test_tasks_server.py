@@ -24,11 +24,6 @@ from qwenkit.emulator.app import app_state
 KEY = "sk-test-server-tasks"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["compat", "native"])
 def mode(request: pytest.FixtureRequest) -> Mode:
     value: Mode = request.param

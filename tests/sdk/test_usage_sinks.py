@@ -41,11 +41,6 @@ RECORD = UsageRecord(
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_logging_sink_writes_one_structured_line(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="qwenkit.usage"):
         LoggingSink().emit(RECORD)
