@@ -57,6 +57,8 @@ from typing import Any
 
 import httpx
 
+from bench_support import free_port, percentile
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "emulator.json"
 KEY = {"Authorization": "Bearer sk-bench-emulator", "Content-Type": "application/json"}
@@ -145,15 +147,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (``/proc/PID/stat`` fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Server:
@@ -304,12 +297,6 @@ class Phase:
     client_cpu_ms_per_request: float
     rss_mib_after: float
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 @dataclass

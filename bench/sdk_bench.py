@@ -47,6 +47,8 @@ from typing import Any
 
 import httpx
 
+from bench_support import free_port, percentile
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "sdk.json"
 KEY = "sk-bench-sdk"
@@ -79,15 +81,6 @@ def serve(port: int) -> None:
 
     app = create_app()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Emulator:
@@ -251,11 +244,6 @@ async def batch(call: Call, count: int, kind: str) -> tuple[list[float], float]:
         if tokens is not None and tokens != _max_tokens(kind):
             raise RuntimeError(f"{kind}: {tokens} completion tokens, expected {_max_tokens(kind)}")
     return times, time.process_time() - cpu
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def measure(url: str, args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
