@@ -161,7 +161,7 @@ def _has_description(annotation: Any) -> bool:
 
 
 def _type_hints(func: Callable[..., Any], name: str) -> dict[str, Any]:
-    target = func if inspect.isroutine(func) else getattr(func, "__call__", func)  # noqa: B004
+    target = func if inspect.isroutine(func) else getattr(func, "__call__", func)  # noqa: B004 - the method, not a test
     try:
         return typing.get_type_hints(target, include_extras=True)
     except NameError as exc:

@@ -81,7 +81,7 @@ class FunctionTool(Generic[P, R]):
         self._arguments = build_arguments(function, self.name, doc)
         self.parameters: dict[str, Any] = strip_titles(self._arguments.model.model_json_schema())
         self._is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
-            getattr(function, "__call__", None)  # noqa: B004
+            getattr(function, "__call__", None)  # noqa: B004 - the method itself
         )
         functools.update_wrapper(self, function)
 

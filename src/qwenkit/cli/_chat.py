@@ -183,7 +183,7 @@ class Session:
 def repl(session: Session, described: str) -> None:
     """Read messages until ``/exit`` or the end of input; commands are handled here."""
     with suppress(ImportError):  # line editing and history for input(), where there is readline
-        import readline  # noqa: F401
+        import readline  # noqa: F401 - importing it is what enables line editing
     session.info.print(f"[bold]qwenkit chat[/] · {described}\n[dim]{HELP}[/]")
     while True:
         try:

@@ -155,6 +155,7 @@ def _extends(old: Any, new: Any) -> bool | None:
     if len(new) < len(old) or (isinstance(old, dict) and not old.keys() <= new.keys()):
         return None
     grew = len(new) > len(old)
+    # ``new`` may be longer than ``old`` (a list that grew): the pairs stop at ``old``'s end.
     pairs = zip(old.values(), map(new.get, old)) if isinstance(old, dict) else zip(old, new)  # noqa: B905
     for before, after in pairs:
         if type(before) is type(after) in _SCALARS and before == after:

@@ -103,8 +103,8 @@ def _boundary(text: str, start: int, end: int) -> int | None:
     """The last split point in ``(start, end]`` that cannot change the pre-tokenization."""
     for pattern in _SAFE_SPLITS:
         last = None
-        for last in pattern.finditer(text, start, end + 1):  # noqa: B007
-            pass
+        for match in pattern.finditer(text, start, end + 1):
+            last = match  # only the last split point in the range is wanted
         if last is not None:
             return last.end()
     return None
