@@ -78,6 +78,7 @@ _RULES: list[tuple[str, str, re.Pattern[str]]] = [
         ("counter", "a counter", _COUNTER),
     ]
 ]
+_DIGIT = re.compile(r"[0-9]")
 _EXAMPLE = {"date": "Current date: …", "datetime": "Current time: …", "time": "Current time: …",
             "timestamp": "Current time: …", "counter": "Turn: …"}  # fmt: skip
 
@@ -100,7 +101,12 @@ class PromptFinding:
 
 
 def _spans(text: str, ignore: Iterable[str] = ()) -> list[tuple[int, int, str, str]]:
-    """Non-overlapping matches ``(start, end, rule, label)``; the earlier, then longer, wins."""
+    """Non-overlapping matches ``(start, end, rule, label)``; the earlier, then longer, wins.
+
+    Every rule needs an ASCII digit (a UUID of letters only, one in 10^19, is the exception), so
+    a text without one is not scanned: ten rules over a long prompt cost milliseconds."""
+    if _DIGIT.search(text) is None:
+        return []
     skip = set(ignore)
     found = [
         (match.start(), match.end(), rule, label)
@@ -121,9 +127,17 @@ def lint_prompt(
 ) -> list[PromptFinding]:
     """Every piece of dynamic content in ``text`` that would break the implicit prefix cache;
     ``ignore`` names rules to skip (``["time"]`` for a prompt with fixed opening hours)."""
+    return _findings(text, _spans(text, ignore), index)
+
+
+def _findings(
+    text: str, spans: list[tuple[int, int, str, str]], index: int | None
+) -> list[PromptFinding]:
+    if not spans:
+        return []
     starts = [0] + [i + 1 for i, char in enumerate(text) if char == "\n"]
     findings = []
-    for start, end, rule, label in _spans(text, ignore):
+    for start, end, rule, label in spans:
         line = bisect.bisect_right(starts, start)
         value = text[start:end]
         example = _EXAMPLE.get(rule, "Request id: …")
@@ -168,14 +182,21 @@ def check_system_prompt(
     return findings
 
 
-def _shape(messages: list[Any]) -> str:
-    digest = hashlib.sha256()
-    for message in messages:
+def _system_texts(messages: Iterable[Any]) -> list[tuple[int, str]]:
+    found = []
+    for index, message in enumerate(messages):
         role, text = _role_and_text(message)
-        if role not in ("system", "developer"):
-            continue
+        if role in ("system", "developer"):
+            found.append((index, text))
+    return found
+
+
+def _shape(scanned: list[tuple[str, list[tuple[int, int, str, str]]]]) -> str:
+    """The prompt with its dynamic parts masked (the same for every timestamp), hashed."""
+    digest = hashlib.sha256()
+    for text, spans in scanned:
         cursor = 0
-        for start, end, rule, _ in _spans(text):
+        for start, end, rule, _ in spans:
             digest.update(text[cursor:start].encode() + f"\0{rule}\0".encode())
             cursor = end
         digest.update(text[cursor:].encode() + b"\0\0")
@@ -183,7 +204,8 @@ def _shape(messages: list[Any]) -> str:
 
 
 class PromptMonitor:
-    """Remembers the prompt shapes already reported (at most ``maxsize``, least recent dropped)."""
+    """Remembers the prompts already checked and the prompt shapes already reported (at most
+    ``maxsize`` of them together, the least recent dropped)."""
 
     def __init__(self, maxsize: int = 1024) -> None:
         self.maxsize = maxsize
@@ -203,10 +225,23 @@ class PromptMonitor:
     def check(
         self, messages: Iterable[Any], logger: logging.Logger | None = None
     ) -> list[PromptFinding]:
-        """Log the findings of a request once per prompt shape; return what was logged now."""
-        items = list(messages)
-        findings = check_system_prompt(items)
-        if not findings or not self.first_time(_shape(items)):
+        """Log the findings of a request once per prompt shape; return what was logged now.
+
+        A system prompt seen before (the exact text) is not scanned again: a static prompt costs
+        one hash per request, and the regular expressions run once."""
+        texts = _system_texts(messages)
+        if not texts:
+            return []
+        exact = hashlib.sha256("\0\0".join(text for _, text in texts).encode()).hexdigest()
+        if not self.first_time("text:" + exact):
+            return []
+        scanned = [(text, _spans(text)) for _, text in texts]
+        findings = [
+            finding
+            for (index, text), (_, spans) in zip(texts, scanned, strict=True)
+            for finding in _findings(text, spans, index)
+        ]
+        if not findings or not self.first_time(_shape(scanned)):
             return []
         where = "; ".join(
             f"{f.rule} {f.text!r} (message {f.index}, line {f.line}:{f.column})" for f in findings
