@@ -1,13 +1,11 @@
 """qwenkit: run products on the Qwen API (Alibaba Cloud Model Studio / DashScope) in production.
 
 The names below are the public API. The subpackages ``qwenkit.types`` (canonical data),
-``qwenkit.wire`` (the two wire formats), ``qwenkit.agents``, ``qwenkit.structured``,
-``qwenkit.relay`` and ``qwenkit.emulator`` are public too; modules whose names start with an
-underscore are not.
+``qwenkit.wire`` (the two wire formats), ``qwenkit.client``, ``qwenkit.agents``,
+``qwenkit.structured``, ``qwenkit.relay`` and ``qwenkit.emulator`` are public too; modules whose
+names start with an underscore are not.
 """
 
-from qwenkit._client import AsyncQwen
-from qwenkit._client_sync import Qwen
 from qwenkit._core.cache import MemoryCache, ResponseCache
 from qwenkit._core.retries import RetryPolicy
 from qwenkit._core.usage import CallbackSink, ListSink, LoggingSink, UsageRecord, UsageSink
@@ -30,11 +28,7 @@ from qwenkit._exceptions import (
     ValidationError,
     WireError,
 )
-from qwenkit._extraction import ExtractionAttempt, ExtractionError
-from qwenkit._result import AsyncChatStream, ChatResult, ChatStream
 from qwenkit._settings import ConfigError, Region, Settings
-from qwenkit._structured_calls import JSONResult
-from qwenkit._tasks import AsyncTask, PollSchedule, Task, TaskError, TaskTimeoutError
 from qwenkit._timeouts import Timeout
 from qwenkit._version import __version__
 from qwenkit.agents import Agent, AgentResult, Conversation, Toolbox, tool
@@ -50,6 +44,21 @@ from qwenkit.catalog import (
     cost,
     estimate_max_cost,
     get_model,
+)
+from qwenkit.client import (
+    AsyncChatStream,
+    AsyncQwen,
+    AsyncTask,
+    ChatResult,
+    ChatStream,
+    ExtractionAttempt,
+    ExtractionError,
+    JSONResult,
+    PollSchedule,
+    Qwen,
+    Task,
+    TaskError,
+    TaskTimeoutError,
 )
 from qwenkit.streaming import StreamAssembler, StreamFailed, assemble
 from qwenkit.tokens import (

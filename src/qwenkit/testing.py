@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from qwenkit._client import AsyncQwen
+    from qwenkit.client._async import AsyncQwen
     from qwenkit.emulator import EmulatorConfig
 
 Message = MutableMapping[str, Any]
@@ -170,7 +170,7 @@ async def emulated(
 
     ``config``/``scenarios`` go to ``qwenkit.emulator.create_app``; ``client_options`` to
     ``AsyncQwen`` (``mode="native"``, ``usage_sinks=``...)."""
-    from qwenkit._client import AsyncQwen
+    from qwenkit.client._async import AsyncQwen
     from qwenkit.emulator import create_app
 
     app = create_app(config, scenarios=scenarios)

@@ -172,8 +172,8 @@ async def test_chat_params_go_with_every_request_and_loop_params_are_refused() -
 def test_default_client_is_made_from_the_environment_and_closed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from qwenkit._client import AsyncQwen
     from qwenkit.agents.run import Agent as _Agent
+    from qwenkit.client._async import AsyncQwen
 
     monkeypatch.setenv("QWENKIT_BASE_URL", "http://127.0.0.1:9")  # never contacted here
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-from-env")

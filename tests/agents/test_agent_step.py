@@ -8,6 +8,7 @@ import pytest
 
 from qwenkit._core.policies.history import HistoryError
 from qwenkit._exceptions import UsageError
+from qwenkit.agents.result import ToolResult
 from qwenkit.agents.step import (
     REPEAT_NOTE,
     Fail,
@@ -21,7 +22,6 @@ from qwenkit.agents.step import (
     after_tools,
     begin,
 )
-from qwenkit.agents.tools import ToolResult
 from qwenkit.types import (
     AssistantMessage,
     FunctionCall,

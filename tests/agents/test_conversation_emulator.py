@@ -11,12 +11,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from qwenkit._client import AsyncQwen
-from qwenkit._client_sync import Qwen
 from qwenkit._core.policies.history import validate_history
 from qwenkit._exceptions import UsageError
 from qwenkit.agents.conversation import ContextOverflowError, Conversation
 from qwenkit.catalog import SUMMARISE, Router, get_model
+from qwenkit.client._async import AsyncQwen
+from qwenkit.client._sync import Qwen
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.tokens import count_messages
 from qwenkit.types import (

@@ -8,9 +8,9 @@ import pytest
 
 from qwenkit._core.policies.history import HistoryError
 from qwenkit._exceptions import QwenError, UsageError
-from qwenkit._result import ChatResult
 from qwenkit.agents.conversation import ContextOverflowError, Conversation
-from qwenkit.agents.tools import ToolResult
+from qwenkit.agents.result import ToolResult
+from qwenkit.client._result import ChatResult
 from qwenkit.types import AssistantMessage, FunctionCall, ToolCall, ToolMessage, UserMessage
 
 

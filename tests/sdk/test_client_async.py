@@ -13,11 +13,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from qwenkit._client import AsyncQwen, make_call
 from qwenkit._exceptions import UsageError, ValidationError
 from qwenkit._settings import ConfigError, Mode, Settings
 from qwenkit._timeouts import Timeout
 from qwenkit.catalog import cost
+from qwenkit.client._async import AsyncQwen
+from qwenkit.client._call import make_call
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.types import (
     ContentDelta,

@@ -17,12 +17,12 @@ import anyio
 import httpx
 import pytest
 
-from qwenkit._client import AsyncQwen
-from qwenkit._client_sync import Qwen
 from qwenkit._core.retries import RetryPolicy
 from qwenkit._exceptions import APITimeoutError, StreamInterruptedError
 from qwenkit._settings import Mode
 from qwenkit._timeouts import Timeout
+from qwenkit.client._async import AsyncQwen
+from qwenkit.client._sync import Qwen
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.types import ContentDelta, ReasoningDelta
 

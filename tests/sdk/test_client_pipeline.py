@@ -11,10 +11,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from qwenkit._client import AsyncQwen
 from qwenkit._core.cache import MemoryCache
 from qwenkit._core.usage import ListSink
 from qwenkit._exceptions import ValidationError
+from qwenkit.client._async import AsyncQwen
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.emulator.app import app_state
 

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from qwenkit._client import AsyncQwen, make_call
 from qwenkit._core.retries import RetryPolicy
 from qwenkit._core.send import Send
 from qwenkit._core.transport import Upstream
@@ -24,9 +23,11 @@ from qwenkit._exceptions import (
     ServerError,
     StreamInterruptedError,
 )
-from qwenkit._result import AsyncChatStream
 from qwenkit._settings import Mode, Settings
 from qwenkit._timeouts import Timeout
+from qwenkit.client._async import AsyncQwen
+from qwenkit.client._call import make_call
+from qwenkit.client._result import AsyncChatStream
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.emulator.app import app_state
 from qwenkit.types import ContentDelta

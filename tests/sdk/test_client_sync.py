@@ -11,9 +11,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from qwenkit._client_sync import Qwen
 from qwenkit._core.runner import Runner
 from qwenkit._exceptions import UsageError
+from qwenkit.client._sync import Qwen
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.emulator.app import app_state
 from qwenkit.types import ContentDelta, ResponseStarted

@@ -14,12 +14,12 @@ import pytest
 from pydantic import BaseModel
 from starlette.applications import Starlette
 
-from qwenkit._client import AsyncQwen
-from qwenkit._client_sync import Qwen
 from qwenkit._core.usage import CallbackSink, ListSink, UsageRecord, UsageSink
 from qwenkit._exceptions import UsageError
-from qwenkit._extraction import ExtractionError
 from qwenkit._settings import Mode
+from qwenkit.client._async import AsyncQwen
+from qwenkit.client._extraction import ExtractionError
+from qwenkit.client._sync import Qwen
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.emulator.app import app_state
 from qwenkit.structured import is_more_complete

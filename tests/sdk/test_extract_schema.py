@@ -1,4 +1,4 @@
-"""``qwenkit._schema``: a Pydantic model as a forced tool; what "flattened" does and does not do."""
+"""``qwenkit.structured.tool_schema``: a Pydantic model as a forced tool; what "flattened" does and does not do."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qwenkit._schema import flatten_schema, model_tool, tool_choice, tool_name, tool_parameters
+from qwenkit.structured.tool_schema import (
+    flatten_schema,
+    model_tool,
+    tool_choice,
+    tool_name,
+    tool_parameters,
+)
 
 
 class Address(BaseModel):

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from qwenkit._client import AsyncQwen
-from qwenkit._client_sync import Qwen
 from qwenkit._core.usage import ListSink
 from qwenkit._exceptions import UsageError, ValidationError
 from qwenkit._settings import Mode
-from qwenkit._structured_calls import JSON_INSTRUCTION, JSONResult
+from qwenkit.client._async import AsyncQwen
+from qwenkit.client._structured import JSON_INSTRUCTION, JSONResult
+from qwenkit.client._sync import Qwen
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.emulator.app import app_state
 from qwenkit.structured import JSONParseError, is_more_complete

@@ -10,9 +10,9 @@ import anyio
 import httpx
 import pytest
 
-from qwenkit._client import AsyncQwen
 from qwenkit._core.usage import ListSink
 from qwenkit._exceptions import UsageError
+from qwenkit.client._async import AsyncQwen
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.relay import relay
 

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from qwenkit._client import AsyncQwen
-from qwenkit._client_sync import Qwen
 from qwenkit._core.usage import ListSink
 from qwenkit._exceptions import BadRequestError, UsageError
-from qwenkit._tasks import PollSchedule, TaskError, TaskTimeoutError
+from qwenkit.client._async import AsyncQwen
+from qwenkit.client._sync import Qwen
+from qwenkit.client._tasks import PollSchedule, TaskError, TaskTimeoutError
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.emulator.app import app_state
 

@@ -10,13 +10,14 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from qwenkit._client import AsyncQwen, make_call
-from qwenkit._client_sync import Qwen
 from qwenkit._core.usage import ListSink
 from qwenkit._exceptions import APIError, PermissionDeniedError, ValidationError
 from qwenkit._settings import Mode
-from qwenkit._tasks import PollSchedule, TaskError, TaskTimeoutError
-from qwenkit._tasks_server import ServerTask
+from qwenkit.client._async import AsyncQwen
+from qwenkit.client._call import make_call
+from qwenkit.client._sync import Qwen
+from qwenkit.client._tasks import PollSchedule, TaskError, TaskTimeoutError
+from qwenkit.client._tasks_server import ServerTask
 from qwenkit.emulator import EmulatorConfig, create_app
 from qwenkit.emulator import tasks as emulator_tasks
 from qwenkit.emulator.app import app_state
@@ -166,7 +167,7 @@ async def test_a_failed_task_raises_its_error() -> None:
 async def test_an_unknown_task_has_no_result() -> None:
     async with connect(emulator()) as client:
         call = make_call("hello", model=None, task=None, thinking=None, params={})
-        task = ServerTask(client, call, "no-such-task")
+        task = ServerTask(client._tasks, call, "no-such-task")
         with pytest.raises(TaskError) as caught:
             await task.wait()
     assert caught.value.status == "UNKNOWN"

@@ -8,7 +8,6 @@
 """
 
 from qwenkit.agents._errors import (
-    SchemaLintError,
     ToolArgumentsError,
     ToolError,
     ToolErrorBudgetExceeded,
@@ -26,12 +25,19 @@ from qwenkit.agents.result import (
     RoundStarted,
     RoundUsage,
     ToolCalled,
+    ToolResult,
     ToolReturned,
     ToolTrace,
 )
 from qwenkit.agents.run import Agent
-from qwenkit.agents.schema_lint import Finding, Severity, flatten_suggestion, lint_schema
-from qwenkit.agents.tools import FunctionTool, Toolbox, ToolResult, tool
+from qwenkit.agents.schema_lint import (
+    Finding,
+    SchemaLintError,
+    Severity,
+    flatten_suggestion,
+    lint_schema,
+)
+from qwenkit.agents.tools import FunctionTool, Toolbox, tool
 from qwenkit.tokens.prompt_lint import (
     PromptFinding,
     PromptMonitor,

@@ -7,6 +7,7 @@
     │   └── ToolErrorBudgetExceeded    a tool failed more than its ``max_errors`` times
     └── UsageError → ValidationError
         └── SchemaLintError            strict mode: tool schemas with lint findings
+                                       (in ``qwenkit.agents.schema_lint``, with its findings)
 
 ``Toolbox.dispatch`` turns the first two (and any exception of the tool itself) into an error
 result for the model; only ``ToolErrorBudgetExceeded`` reaches the agent loop.
@@ -17,11 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from qwenkit._exceptions import QwenError, ValidationError
+from qwenkit._exceptions import QwenError
 
 if TYPE_CHECKING:
-    from qwenkit.agents.schema_lint import Finding
-    from qwenkit.agents.tools import ToolResult
+    from qwenkit.agents.result import ToolResult
 
 
 class ToolError(QwenError):
@@ -53,12 +53,3 @@ class ToolErrorBudgetExceeded(ToolError):
         super().__init__(message, tool=tool)
         self.errors = errors
         self.result = result
-
-
-class SchemaLintError(ValidationError):
-    """Tool schemas refused in strict mode; ``findings`` lists every finding."""
-
-    def __init__(self, findings: Iterable[Finding]) -> None:
-        self.findings = list(findings)
-        lines = "\n".join(f"  {finding}" for finding in self.findings)
-        super().__init__(f"{len(self.findings)} tool schema finding(s):\n{lines}")

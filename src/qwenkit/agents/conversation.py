@@ -35,11 +35,11 @@ from typing import Any, Protocol, cast
 
 from qwenkit._core.policies.history import validate_history
 from qwenkit._exceptions import UsageError
-from qwenkit._result import ChatResult
 from qwenkit.agents import _window
 from qwenkit.agents._window import ContextOverflowError, WindowPlan
-from qwenkit.agents.tools import ToolResult
+from qwenkit.agents.result import ToolResult
 from qwenkit.catalog import SUMMARISE, Catalog, ModelProfile, Router, default_catalog
+from qwenkit.client._result import ChatResult
 from qwenkit.tokens import TokenCount, count_messages
 from qwenkit.tokens.prompt_lint import warn_on_dynamic_system_prompt
 from qwenkit.types import (
@@ -248,7 +248,7 @@ class Conversation:
 
     def _sync_client(self) -> SyncChatClient:
         if self.client is None:
-            from qwenkit._client_sync import Qwen  # made on first need, from the environment
+            from qwenkit.client._sync import Qwen  # made on first need, from the environment
 
             self.client, self._owns_client = Qwen(), True
         if inspect.iscoroutinefunction(self.client.chat):

@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qwenkit._exceptions import QwenError
-from qwenkit._result import ChatResult
 from qwenkit.catalog import Cost
+from qwenkit.client._result import ChatResult
 from qwenkit.types import AnyMessage, Usage
 
 __all__ = [
@@ -50,6 +50,20 @@ __all__ = [
     "ToolReturned",
     "ToolTrace",
 ]
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """The outcome of one tool call. ``content`` is the tool message text (the result, or an error
+    the model can read); ``error`` says what went wrong, for logs; ``exception`` is the cause."""
+
+    tool_call_id: str
+    name: str
+    content: str
+    ok: bool
+    error: str | None = None
+    duration_s: float = 0.0
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ import anyio
 
 from qwenkit._core.runner import Runner
 from qwenkit._exceptions import UsageError
-from qwenkit._result import AsyncChatStream, ChatResult
 from qwenkit.agents._errors import ToolErrorBudgetExceeded
 from qwenkit.agents.result import (
     AgentDidNotConverge,
@@ -43,6 +42,7 @@ from qwenkit.agents.result import (
     RoundStarted,
     RoundUsage,
     ToolCalled,
+    ToolResult,
     ToolReturned,
 )
 from qwenkit.agents.step import (
@@ -56,8 +56,9 @@ from qwenkit.agents.step import (
     after_tools,
     begin,
 )
-from qwenkit.agents.tools import FunctionTool, Toolbox, ToolResult
+from qwenkit.agents.tools import FunctionTool, Toolbox
 from qwenkit.catalog import TaskKind
+from qwenkit.client._result import AsyncChatStream, ChatResult
 from qwenkit.types import (
     AnyMessage,
     AssistantMessage,
@@ -127,7 +128,9 @@ class Agent:
         self.chat_params = chat_params
         self._owns_client = client is None
         if client is None:
-            from qwenkit._client import AsyncQwen  # configured from the environment (Settings)
+            from qwenkit.client._async import (
+                AsyncQwen,  # configured from the environment (Settings)
+            )
 
             client = AsyncQwen()
         if isinstance(client, SyncChatClient):

@@ -20,15 +20,12 @@ Findings are warnings; ``strict=True`` makes them errors (``Toolbox(strict=True)
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
-from qwenkit.agents._errors import SchemaLintError
+from qwenkit._exceptions import ValidationError
 from qwenkit.types import FunctionDefinition, Tool
-
-if TYPE_CHECKING:
-    from qwenkit.agents.tools import FunctionTool
 
 Severity = Literal["warning", "error"]
 Schema = Mapping[str, Any]
@@ -55,7 +52,23 @@ class Finding:
         return asdict(self)
 
 
-def _definition(tool: Tool | FunctionTool[..., Any] | FunctionDefinition) -> FunctionDefinition:
+class Defined(Protocol):
+    """Anything with a tool ``definition`` (a ``FunctionTool``)."""
+
+    @property
+    def definition(self) -> Tool: ...
+
+
+class SchemaLintError(ValidationError):
+    """Tool schemas refused in strict mode; ``findings`` lists every finding."""
+
+    def __init__(self, findings: Iterable[Finding]) -> None:
+        self.findings = list(findings)
+        lines = "\n".join(f"  {finding}" for finding in self.findings)
+        super().__init__(f"{len(self.findings)} tool schema finding(s):\n{lines}")
+
+
+def _definition(tool: Tool | Defined | FunctionDefinition) -> FunctionDefinition:
     if isinstance(tool, FunctionDefinition):
         return tool
     if isinstance(tool, Tool):
@@ -247,7 +260,7 @@ class _Linter:
 
 
 def lint_schema(
-    tool: Tool | FunctionTool[..., Any] | FunctionDefinition,
+    tool: Tool | Defined | FunctionDefinition,
     *,
     max_parameters: int = 8,
     strict: bool = False,

@@ -41,8 +41,7 @@ from typing import Literal
 from qwenkit._core.policies.history import validate_history
 from qwenkit._exceptions import UsageError
 from qwenkit.agents._serialize import canonical_arguments
-from qwenkit.agents.result import ToolTrace
-from qwenkit.agents.tools import ToolResult
+from qwenkit.agents.result import ToolResult, ToolTrace
 from qwenkit.types import AnyMessage, AssistantMessage, FunctionCall, ToolCall, ToolMessage
 
 __all__ = [

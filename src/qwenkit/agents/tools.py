@@ -25,7 +25,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 import anyio
@@ -34,14 +33,14 @@ import pydantic
 
 from qwenkit._exceptions import ValidationError
 from qwenkit.agents._errors import (
-    SchemaLintError,
     ToolArgumentsError,
     ToolErrorBudgetExceeded,
     ToolTimeoutError,
 )
 from qwenkit.agents._serialize import describe_errors, serialize_result, short
 from qwenkit.agents._signature import build_arguments, parse_docstring, strip_titles
-from qwenkit.agents.schema_lint import Finding, lint_schema
+from qwenkit.agents.result import ToolResult
+from qwenkit.agents.schema_lint import Finding, SchemaLintError, lint_schema
 from qwenkit.types import FunctionDefinition, Tool, ToolCall, ToolMessage
 
 P = ParamSpec("P")
@@ -167,20 +166,6 @@ def tool(
         )
 
     return wrap if function is None else wrap(function)
-
-
-@dataclass(frozen=True)
-class ToolResult:
-    """The outcome of one tool call. ``content`` is the tool message text (the result, or an error
-    the model can read); ``error`` says what went wrong, for logs; ``exception`` is the cause."""
-
-    tool_call_id: str
-    name: str
-    content: str
-    ok: bool
-    error: str | None = None
-    duration_s: float = 0.0
-    exception: BaseException | None = field(default=None, repr=False, compare=False)
 
 
 class Toolbox:

@@ -39,10 +39,10 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from qwenkit._client_sync import Qwen
-    from qwenkit._result import ChatResult
     from qwenkit.agents.conversation import Conversation
     from qwenkit.cli._chat_view import Turn
+    from qwenkit.client._result import ChatResult
+    from qwenkit.client._sync import Qwen
     from qwenkit.types import AnyMessage
 
 __all__ = ["HELP", "ChatOptions", "Session", "chat", "emulator_server", "read_message"]
@@ -273,8 +273,8 @@ def chat(
     ),
 ) -> None:
     """Chat with Qwen in the terminal: streamed answers with tokens, cost and timings."""
-    from qwenkit._client_sync import Qwen
     from qwenkit._settings import Settings
+    from qwenkit.client._sync import Qwen
 
     out = Console(highlight=False)
     info = out if out.is_terminal else Console(stderr=True, highlight=False)

@@ -31,7 +31,7 @@ from rich.panel import Panel
 from rich.spinner import Spinner
 from rich.text import Text
 
-from qwenkit._result import ChatResult
+from qwenkit.client._result import ChatResult
 
 __all__ = ["LiveTurn", "PlainTurn", "Turn", "footer", "format_cost"]
 

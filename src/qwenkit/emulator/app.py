@@ -7,7 +7,7 @@ Routes (reference §12):
 ``GET  /compatible-mode/v1/models``                      the catalog as an OpenAI model list
 ``POST /api/v1/services/aigc/text-generation/generation``        native text generation
 ``POST /api/v1/services/aigc/multimodal-generation/generation``  native multimodal generation
-``GET  /api/v1/tasks/{task_id}``                         an asynchronous task (``tasks``)
+``GET  /api/v1/tasks/{task_id}``                         an asynchronous task (``routes_tasks``)
 ``POST /api/v1/tasks/{task_id}/cancel``                  cancel a PENDING task
 ``GET  /api/v1/tasks``                                   list tasks
 ``/_emulator/...``                                       the control API (``control``)
@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from qwenkit.emulator import routes_chat, tasks
+from qwenkit.emulator import routes_chat, routes_tasks
 from qwenkit.emulator.config import EmulatorConfig
 from qwenkit.emulator.control import control_routes
 from qwenkit.emulator.messages import Wire
@@ -98,10 +98,12 @@ def create_app(
             routes_chat.native_multimodal,
             methods=["POST"],
         ),
-        Route(NATIVE_PREFIX + "/tasks", tasks.list_tasks, methods=["GET"]),
-        Route(NATIVE_PREFIX + "/tasks/", tasks.list_tasks, methods=["GET"]),
-        Route(NATIVE_PREFIX + "/tasks/{task_id}", tasks.get_task, methods=["GET"]),
-        Route(NATIVE_PREFIX + "/tasks/{task_id}/cancel", tasks.cancel_task, methods=["POST"]),
+        Route(NATIVE_PREFIX + "/tasks", routes_tasks.list_tasks, methods=["GET"]),
+        Route(NATIVE_PREFIX + "/tasks/", routes_tasks.list_tasks, methods=["GET"]),
+        Route(NATIVE_PREFIX + "/tasks/{task_id}", routes_tasks.get_task, methods=["GET"]),
+        Route(
+            NATIVE_PREFIX + "/tasks/{task_id}/cancel", routes_tasks.cancel_task, methods=["POST"]
+        ),
         *control_routes(),
     ]
     app = Starlette(

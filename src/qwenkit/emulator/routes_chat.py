@@ -41,6 +41,7 @@ from qwenkit.emulator.render import (
     make_usage,
     plan_events,
 )
+from qwenkit.emulator.routes_tasks import submit_task
 from qwenkit.emulator.state import EmulatorState, emulator_state
 from qwenkit.emulator.streaming import (
     EventStream,
@@ -49,7 +50,6 @@ from qwenkit.emulator.streaming import (
     paced_body,
     stream_encoder,
 )
-from qwenkit.emulator.tasks import submit_task
 from qwenkit.emulator.throttle import retry_after_header
 from qwenkit.emulator.usage import render_prompt
 from qwenkit.emulator.validation import (

@@ -16,19 +16,20 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from qwenkit._client import AsyncQwen, MessagesInput
 from qwenkit._core.cache import ResponseCache
 from qwenkit._core.observe import ReasoningCallback
 from qwenkit._core.retries import RetryPolicy
 from qwenkit._core.runner import Runner
 from qwenkit._core.transport import Flavour
 from qwenkit._core.usage import UsageSink
-from qwenkit._result import ChatResult, ChatStream
 from qwenkit._settings import Mode, Region, Settings
-from qwenkit._structured_calls import JSONResult
-from qwenkit._tasks import Task
 from qwenkit._timeouts import Timeout
 from qwenkit.catalog import Catalog, Router, TaskKind
+from qwenkit.client._async import AsyncQwen
+from qwenkit.client._call import MessagesInput
+from qwenkit.client._result import ChatResult, ChatStream
+from qwenkit.client._structured import JSONResult
+from qwenkit.client._tasks import Task
 from qwenkit.structured.parse import Expect
 
 __all__ = ["Qwen"]

@@ -18,7 +18,8 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -35,46 +36,44 @@ from qwenkit._exceptions import (
     ValidationError,
     error_from_info,
 )
-from qwenkit._result import AsyncChatStream, ChatResult
-from qwenkit._tasks import TERMINAL, AsyncTask, PollSchedule, Sleep, TaskError
+from qwenkit._settings import Settings
+from qwenkit.client._result import AsyncChatStream, ChatResult, Finish
+from qwenkit.client._tasks import TERMINAL, AsyncTask, PollSchedule, Sleep, TaskError
 from qwenkit.wire import native
 
-if TYPE_CHECKING:
-    from qwenkit._client import AsyncQwen, MessagesInput
-    from qwenkit.catalog import TaskKind
-
-__all__ = ["ServerTask", "submit_server"]
+__all__ = ["ServerTask", "TaskContext", "submit_server"]
 
 _TASK_KEYS = ("task_id", "task_status", "submit_time", "scheduled_time", "end_time", "task_metrics")
 
 
-async def submit_server(
-    client: AsyncQwen,
-    messages: MessagesInput,
-    *,
-    model: str | None,
-    task: TaskKind | str | None,
-    thinking: bool | None,
-    params: dict[str, Any],
-) -> ServerTask:
-    """Submit the call as a service task (see the module docstring)."""
-    from qwenkit._client import make_call  # the client imports the task modules
+@dataclass(frozen=True)
+class TaskContext:
+    """What service tasks use of their client: where to send, how, and how results are made."""
 
-    thinking = False if thinking is None else thinking  # a task cannot stream, so cannot think
-    call = make_call(messages, model=model, task=task, thinking=thinking, params=params)
+    settings: Settings
+    http: httpx.AsyncClient
+    pipeline: Pipeline
+    dashscope: bool
+    """Whether the upstream is DashScope (tasks exist only there)."""
+    finish: Finish
+
+
+async def submit_server(context: TaskContext, call: Call) -> ServerTask:
+    """Submit ``call`` (made with thinking off unless asked for) as a service task; see the
+    module docstring. A failure is recorded by the client's usage policy, then raised."""
     try:
-        return await _submit(client, call)
+        return await _submit(context, call)
     except QwenError as exc:
-        for policy in client.pipeline.policies:
+        for policy in context.pipeline.policies:
             if isinstance(policy, UsagePolicy):
                 policy.record_rejection(call, exc)
         raise
 
 
-async def _submit(client: AsyncQwen, call: Call) -> ServerTask:
-    if client.upstream.flavour != "dashscope":
+async def _submit(context: TaskContext, call: Call) -> ServerTask:
+    if not context.dashscope:
         raise UsageError("server tasks need DashScope (upstream='dashscope')")
-    for policy in client.pipeline.policies:
+    for policy in context.pipeline.policies:
         if isinstance(policy, BeforeCall):
             policy.prepare(call)
     if call.upstream_stream:
@@ -84,16 +83,16 @@ async def _submit(client: AsyncQwen, call: Call) -> ServerTask:
             param="enable_thinking",
         )
     endpoint = call.profile.endpoint if call.profile is not None else "text"
-    url = f"{client.settings.native_url}/services/aigc/{endpoint}-generation/generation"
+    url = f"{context.settings.native_url}/services/aigc/{endpoint}-generation/generation"
     body = native.encode_request(
         call.request, incremental_output=None, multimodal=endpoint == "multimodal"
     )
-    data = await _request(client, "POST", url, body, async_task=True)
+    data = await _request(context, "POST", url, body, async_task=True)
     output = data.get("output") or {}
     if not output.get("task_id"):
         raise APIError("the submission was accepted without a task_id", body=data)
     call.request_id = data.get("request_id")
-    return ServerTask(client, call, str(output["task_id"]))
+    return ServerTask(context, call, str(output["task_id"]))
 
 
 class ServerTask(AsyncTask):
@@ -101,26 +100,26 @@ class ServerTask(AsyncTask):
 
     server = True
 
-    def __init__(self, client: AsyncQwen, call: Call, task_id: str) -> None:
+    def __init__(self, context: TaskContext, call: Call, task_id: str) -> None:
         self.id = task_id
-        self._client, self._call = client, call
+        self._context, self._call = context, call
         self._output: dict[str, Any] = {"task_status": "PENDING"}
         self._usage: Any = None
         self._settled: tuple[ChatResult | None, BaseException | None] | None = None
 
     @property
     def _url(self) -> str:
-        return f"{self._client.settings.native_url}/tasks/{self.id}"
+        return f"{self._context.settings.native_url}/tasks/{self.id}"
 
     async def status(self) -> str:
-        data = await _request(self._client, "GET", self._url)
+        data = await _request(self._context, "GET", self._url)
         self._output = dict(data.get("output") or {})
         self._usage = data.get("usage")
         return str(self._output.get("task_status", "UNKNOWN"))
 
     async def cancel(self) -> bool:
         try:
-            await _request(self._client, "POST", f"{self._url}/cancel")
+            await _request(self._context, "POST", f"{self._url}/cancel")
         except APIStatusError as exc:
             if exc.code == "UnsupportedOperation":  # no longer PENDING: too late
                 return False
@@ -154,9 +153,10 @@ class ServerTask(AsyncTask):
                 status=status,
             )
         if self._settled is None:  # first read of the outcome: through the usage policy, once
-            usage = [p for p in self._client.pipeline.policies if isinstance(p, UsagePolicy)]
+            policies = self._context.pipeline.policies
+            usage = [p for p in policies if isinstance(p, UsagePolicy)]
             stream = AsyncChatStream(
-                Pipeline(usage, self._replay).run(self._call), self._call, self._client._finish
+                Pipeline(usage, self._replay).run(self._call), self._call, self._context.finish
             )
             try:
                 self._settled = (await stream.get_result(), None)
@@ -186,17 +186,17 @@ class ServerTask(AsyncTask):
 
 
 async def _request(
-    client: AsyncQwen, method: str, url: str, body: Any = None, async_task: bool = False
+    context: TaskContext, method: str, url: str, body: Any = None, async_task: bool = False
 ) -> dict[str, Any]:
     """One request to the native API; the decoded JSON body, or the ``APIError``."""
     headers = native.request_headers(stream=False, async_task=async_task)
-    key = client.settings.resolved_api_key()
+    key = context.settings.resolved_api_key()
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    if client.settings.workspace:
-        headers["X-DashScope-WorkSpace"] = client.settings.workspace
+    if context.settings.workspace:
+        headers["X-DashScope-WorkSpace"] = context.settings.workspace
     try:
-        response = await client.http_client.request(method, url, json=body, headers=headers)
+        response = await context.http.request(method, url, json=body, headers=headers)
     except httpx.TransportError as exc:
         raise APIConnectionError(f"Connection error ({type(exc).__name__}): {exc}") from exc
     if response.status_code >= 400:

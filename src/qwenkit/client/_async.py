@@ -19,8 +19,8 @@ sets explicitly always wins over the task's route and the model's defaults; a ``
 "not set".
 
 Built on these: ``json``, ``json_result``, ``stream_json``, ``extract`` and ``stream_extract``
-(JSON mode and structured output, ``qwenkit._structured_calls``) and ``submit`` (a call as a
-task, ``qwenkit._tasks``).
+(JSON mode and structured output, ``qwenkit.client._structured``) and ``submit`` (a call as a
+task, ``qwenkit.client._tasks``).
 
 Where requests go: DashScope (``upstream="dashscope"``, the default) in the ``compat`` or
 ``native`` mode of the settings, at the region's URLs or ``base_url`` (a root serving both modes:
@@ -32,12 +32,11 @@ Costs are computed for DashScope only.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import httpx
-import pydantic
 
 from qwenkit._core.cache import CachePolicy, ResponseCache
 from qwenkit._core.observe import ObservePolicy, ReasoningCallback
@@ -47,21 +46,18 @@ from qwenkit._core.retries import RetryPolicy
 from qwenkit._core.send import Send
 from qwenkit._core.transport import Flavour, Upstream
 from qwenkit._core.usage import UsagePolicy, UsageSink
-from qwenkit._exceptions import UsageError, ValidationError
-from qwenkit._result import AsyncChatStream, ChatResult, build_result
+from qwenkit._exceptions import UsageError
 from qwenkit._settings import Mode, Region, Settings
-from qwenkit._structured_calls import AsyncStructuredMixin
-from qwenkit._tasks import AsyncTask, BackgroundJobs, submit
 from qwenkit._timeouts import Timeout
 from qwenkit.catalog import Catalog, Router, TaskKind, default_catalog
-from qwenkit.types import AnyMessage, ChatRequest, UserMessage
+from qwenkit.client._call import MessagesInput, make_call
+from qwenkit.client._result import AsyncChatStream, ChatResult, build_result
+from qwenkit.client._structured import AsyncStructuredMixin
+from qwenkit.client._tasks import AsyncTask, BackgroundJobs, LocalTask
+from qwenkit.client._tasks_server import TaskContext, submit_server
+from qwenkit.types import ChatRequest
 
-__all__ = ["AsyncQwen", "MessagesInput"]
-
-MessagesInput = str | Iterable[AnyMessage | Mapping[str, Any]]
-"""A user prompt, or a conversation of canonical messages and/or dicts."""
-
-_METHOD_CHOSEN = frozenset({"stream", "stream_options"})
+__all__ = ["AsyncQwen"]
 
 
 class AsyncQwen(AsyncStructuredMixin):
@@ -125,6 +121,9 @@ class AsyncQwen(AsyncStructuredMixin):
             build_result, region=region_name if upstream == "dashscope" else None, catalog=catalog
         )
         self._jobs = BackgroundJobs()
+        self._tasks = TaskContext(
+            self.settings, self._http, self.pipeline, upstream == "dashscope", self._finish
+        )
 
     @property
     def http_client(self) -> httpx.AsyncClient:
@@ -195,11 +194,15 @@ class AsyncQwen(AsyncStructuredMixin):
         server: bool = False,
         **params: Any,
     ) -> AsyncTask:
-        """The call as a task (``qwenkit._tasks``): a background job of this client, or with
-        ``server=True`` a task of the service (``X-DashScope-Async``; not for real text models)."""
-        return await submit(
-            self, messages, model=model, task=task, thinking=thinking, server=server, params=params
-        )
+        """The call as a task (``qwenkit.client._tasks``): a background job of this client, or
+        with ``server=True`` a task of the service (``X-DashScope-Async``; not for real text
+        models; a task cannot stream, so it does not think unless asked to)."""
+        if not server:
+            work = self.chat(messages, model=model, task=task, thinking=thinking, **params)
+            return LocalTask(self._jobs, work)
+        thinking = False if thinking is None else thinking
+        call = self._make_call(messages, model, task, thinking, params)
+        return await submit_server(self._tasks, call)
 
     async def aclose(self) -> None:
         """Cancel the background tasks, then close the connection pool (unless passed in)."""
@@ -220,44 +223,6 @@ class AsyncQwen(AsyncStructuredMixin):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.upstream.describe()}>"
-
-
-def make_call(
-    messages: MessagesInput,
-    *,
-    model: str | None,
-    task: TaskKind | str | None,
-    thinking: bool | None,
-    params: Mapping[str, Any],
-    stream: bool = False,
-) -> Call:
-    """The ``Call`` of one ``chat``/``stream`` invocation (``ValidationError`` if it cannot be)."""
-    chosen = _METHOD_CHOSEN.intersection(params)
-    if chosen:
-        raise UsageError(
-            f"{', '.join(sorted(chosen))}: chosen by the method; use stream() for events, "
-            "chat() for one result"
-        )
-    given = {name: value for name, value in params.items() if value is not None}
-    turns = [UserMessage(content=messages)] if isinstance(messages, str) else list(messages)
-    try:
-        request = ChatRequest.model_validate({"model": model or "", "messages": turns, **given})
-    except pydantic.ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ValidationError(f"{where}: {first['msg']}", param=where or None) from None
-    explicit = set(given)
-    if model:
-        explicit.add("model")
-    if thinking is not None:
-        explicit.add("thinking")
-    return Call(
-        request=request,
-        task=task.value if isinstance(task, TaskKind) else task,
-        thinking=thinking,
-        stream=stream,
-        explicit=frozenset(explicit),
-    )
 
 
 def _settings(settings: Settings | None, upstream: Flavour, **overrides: Any) -> Settings:

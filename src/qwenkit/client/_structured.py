@@ -9,7 +9,7 @@ one or a few ordinary ``chat``/``stream`` calls (every policy, retry and usage r
   system message (or put first as one), logged at DEBUG on ``qwenkit``. The answer is read by
   ``parse_json`` (fences, prose, BOM; never repaired): ``JSONParseError`` with ``.raw`` if none.
   ``json_result`` also returns the ``ChatResult`` (usage, cost, request id).
-- ``extract``: one tool made from the model (``qwenkit._schema``), forced by ``tool_choice``,
+- ``extract``: one tool made from the model (``qwenkit.structured.tool_schema``), forced by ``tool_choice``,
   temperature 0 unless given; arguments validated by ``model_validate_json``; a failure (bad JSON,
   validation errors, no call) is sent back and asked again up to ``max_retries`` times, then
   ``ExtractionError`` holds every attempt.
@@ -31,7 +31,7 @@ import pydantic
 from pydantic import BaseModel
 
 from qwenkit._exceptions import UsageError, ValidationError
-from qwenkit._extraction import (
+from qwenkit.client._extraction import (
     Arguments,
     ExtractionAttempt,
     ExtractionError,
@@ -52,9 +52,9 @@ from qwenkit.types import (
 )
 
 if TYPE_CHECKING:
-    from qwenkit._client import MessagesInput
-    from qwenkit._result import AsyncChatStream, ChatResult
     from qwenkit.catalog import TaskKind
+    from qwenkit.client._call import MessagesInput
+    from qwenkit.client._result import AsyncChatStream, ChatResult
     from qwenkit.structured.parse import Expect
 
 __all__ = [

@@ -14,7 +14,7 @@ support asynchronous calls"). So ``submit()`` has two kinds of task behind one i
   is sent to the native endpoint with ``X-DashScope-Async: enable``, and ``status()``/``wait()``
   poll ``GET /tasks/{id}``; only a ``PENDING`` task can be cancelled (``cancel()`` returns
   ``False`` when it is too late). For the emulator (``tasks.text_generation_async``) and for
-  services that accept it; the implementation is ``qwenkit._tasks_server``.
+  services that accept it; the implementation is ``qwenkit.client._tasks_server``; ``AsyncQwen.submit`` picks the kind.
 
 ``wait()`` polls at the SDK's cadence (``PollSchedule``: 1 s, doubled every 3 polls, at most
 5 s); a background job needs no polling and is simply awaited. ``timeout`` raises
@@ -33,22 +33,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from qwenkit._exceptions import QwenError
-from qwenkit._result import ChatResult
+from qwenkit.client._result import ChatResult
 
 if TYPE_CHECKING:
-    from qwenkit._client import AsyncQwen, MessagesInput
     from qwenkit._core.runner import Runner
-    from qwenkit.catalog import TaskKind
 
 __all__ = [
     "TERMINAL",
     "AsyncTask",
     "BackgroundJobs",
+    "LocalTask",
     "PollSchedule",
     "Task",
     "TaskError",
     "TaskTimeoutError",
-    "submit",
 ]
 
 T = TypeVar("T")
@@ -152,7 +150,7 @@ class AsyncTask(ABC):
         return f"<{type(self).__name__} {self.id}>"
 
 
-class _LocalTask(AsyncTask):
+class LocalTask(AsyncTask):
     server = False
 
     def __init__(self, jobs: BackgroundJobs, work: Coroutine[Any, Any, ChatResult]) -> None:
@@ -191,27 +189,6 @@ class _LocalTask(AsyncTask):
         done, _ = await asyncio.wait({self._job}, timeout=timeout)
         if not done:
             raise self._timeout(timeout, await self.status())
-
-
-async def submit(
-    client: AsyncQwen,
-    messages: MessagesInput,
-    *,
-    model: str | None,
-    task: TaskKind | str | None,
-    thinking: bool | None,
-    server: bool,
-    params: dict[str, Any],
-) -> AsyncTask:
-    """``AsyncQwen.submit``: a background job, or a service task with ``server=True``."""
-    if not server:
-        work = client.chat(messages, model=model, task=task, thinking=thinking, **params)
-        return _LocalTask(client._jobs, work)
-    from qwenkit._tasks_server import submit_server  # imports this module
-
-    return await submit_server(
-        client, messages, model=model, task=task, thinking=thinking, params=params
-    )
 
 
 class Task:

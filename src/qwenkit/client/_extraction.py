@@ -1,6 +1,6 @@
 """The extraction loop's pieces (``AsyncQwen.extract``/``stream_extract``), apart from the I/O.
 
-- ``extract_params``: the call's parameters: the model's tool (``qwenkit._schema.model_tool``)
+- ``extract_params``: the call's parameters: the model's tool (``qwenkit.structured.tool_schema.model_tool``)
   forced with ``tool_choice``, temperature 0 unless given; ``tools``, ``tool_choice``,
   ``response_format`` and ``parallel_tool_calls`` belong to the method (``UsageError``).
 - ``error_list``: what was wrong, compact: each error as ``{"loc", "msg", "input"}`` (inputs longer
@@ -26,7 +26,7 @@ import pydantic
 from pydantic import BaseModel
 
 from qwenkit._exceptions import QwenError, UsageError
-from qwenkit._schema import model_tool, tool_choice
+from qwenkit.structured.tool_schema import model_tool, tool_choice
 from qwenkit.types import (
     AnyMessage,
     AssistantMessage,
@@ -39,7 +39,7 @@ from qwenkit.types import (
 )
 
 if TYPE_CHECKING:
-    from qwenkit._result import AsyncChatStream, ChatResult
+    from qwenkit.client._result import AsyncChatStream, ChatResult
 
 __all__ = [
     "Arguments",
