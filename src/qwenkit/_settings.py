@@ -13,6 +13,16 @@ waiting to happen, so the loader refuses it). The key is a ``SecretStr``: ``repr
 Regions map to the two base URLs of the service (``shared/reference/dashscope-wire.md`` §1.1).
 The Hong Kong native URL is not documented anywhere we could read: it is a guess, flagged in
 ``REGIONS``, and ``native_base_url`` overrides it.
+
+``base_url`` (``QWENKIT_BASE_URL``) takes a URL the way users paste it (``BaseURLs.parse``): a
+service root (``http://127.0.0.1:8400``: both modes below it), the OpenAI-compatible base every
+DashScope guide shows (``.../compatible-mode/v1``) or the native base of the dashscope SDK
+(``.../api/v1``), with or without a trailing slash; the other base is derived from it. Any other
+``.../v1`` is an OpenAI-compatible server's base (vLLM, SGLang, llama.cpp), used as given in
+``compat`` mode and refused in ``native`` mode. Endpoint URLs (``.../chat/completions``,
+``.../services/aigc/...``) and bases without their version (``.../compatible-mode``,
+``.../api``) are refused with the forms that are accepted. The client checks its mode's URL when
+it is made, so a wrong URL fails there, not at the first call.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -87,9 +98,55 @@ REGIONS: dict[Region, RegionEndpoints] = {
 
 Mode = Literal["compat", "native"]
 
+_COMPAT_SUFFIX = "/compatible-mode/v1"
+_NATIVE_SUFFIX = "/api/v1"
+_ENDPOINT_SUFFIXES = ("/chat/completions", "/models", "/tasks", "/generation")
+_UNVERSIONED = ("/compatible-mode", "/api")
+_ACCEPTED = (
+    "a service root (http://host:port), an OpenAI-compatible base (.../compatible-mode/v1, "
+    "or .../v1 of a self-hosted server) or a DashScope native base (.../api/v1)"
+)
+
 
 class ConfigError(UsageError):
     """The configuration cannot be used as given (bad file, key in a config file, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BaseURLs:
+    """The two base URLs one pasted ``base_url`` stands for (see the module docstring).
+
+    ``native`` is ``None`` for the ``.../v1`` base of an OpenAI-compatible server (no native API
+    there); ``root`` is ``None`` then too."""
+
+    compat: str
+    native: str | None
+    root: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> BaseURLs:
+        """Classify ``url``; ``ConfigError`` naming the accepted forms when it is none of them."""
+        given = url.strip()
+        parsed = httpx.URL(given) if "://" in given else None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ConfigError(f"base_url {url!r} is not an http(s) URL; give {_ACCEPTED}")
+        if parsed.query or parsed.fragment:
+            raise ConfigError(f"base_url {url!r} has a query or fragment; give {_ACCEPTED}")
+        base = given.rstrip("/")
+        path = parsed.path.rstrip("/")
+        if path.endswith(_ENDPOINT_SUFFIXES) or "/services/" in path:
+            raise ConfigError(f"base_url {url!r} is an endpoint, not a base URL: give {_ACCEPTED}")
+        if path.endswith(_COMPAT_SUFFIX):
+            root = base[: -len(_COMPAT_SUFFIX)]
+            return cls(compat=base, native=root + _NATIVE_SUFFIX, root=root)
+        if path.endswith(_NATIVE_SUFFIX):
+            root = base[: -len(_NATIVE_SUFFIX)]
+            return cls(compat=root + _COMPAT_SUFFIX, native=base, root=root)
+        if path.endswith("/v1"):
+            return cls(compat=base, native=None, root=None)
+        if path.endswith(_UNVERSIONED):
+            raise ConfigError(f"base_url {url!r} lacks its version (/v1): give {_ACCEPTED}")
+        return cls(compat=base + _COMPAT_SUFFIX, native=base + _NATIVE_SUFFIX, root=base)
 
 
 class Settings(BaseSettings):
@@ -111,8 +168,9 @@ class Settings(BaseSettings):
     region: Region = Region.AP_SOUTHEAST_1
     mode: Mode = "compat"
     base_url: str | None = None
-    """A service root serving both modes (the emulator, the gateway): ``{base_url}/compatible-mode/v1``
-    and ``{base_url}/api/v1``. Overrides the region."""
+    """Where the service is, as users paste it: a root serving both modes (the emulator, the
+    gateway), a ``.../compatible-mode/v1`` or a ``.../api/v1`` base (the other is derived), or the
+    ``.../v1`` of an OpenAI-compatible server (compat mode only). Overrides the region."""
     compat_base_url: str | None = None
     """Exact OpenAI-compatible base URL (e.g. a vLLM server at ``http://localhost:8000/v1``)."""
     native_base_url: str | None = None
@@ -147,22 +205,38 @@ class Settings(BaseSettings):
         return REGIONS[self.region]
 
     @property
+    def base_urls(self) -> BaseURLs | None:
+        """What ``base_url`` stands for (``None`` when not set); ``ConfigError`` if unusable."""
+        return None if self.base_url is None else BaseURLs.parse(self.base_url)
+
+    @property
     def compat_url(self) -> str:
         """The OpenAI-compatible base URL in force."""
         if self.compat_base_url:
-            return self.compat_base_url.rstrip("/")
-        if self.base_url:
-            return f"{self.base_url.rstrip('/')}/compatible-mode/v1"
-        return self.endpoints.compat
+            return self.compat_base_url.strip().rstrip("/")
+        urls = self.base_urls
+        return self.endpoints.compat if urls is None else urls.compat
 
     @property
     def native_url(self) -> str:
-        """The DashScope native base URL in force (``.../api/v1``)."""
+        """The DashScope native base URL in force (``.../api/v1``); ``ConfigError`` when
+        ``base_url`` is an OpenAI-compatible server's ``.../v1`` (it has no native API)."""
         if self.native_base_url:
-            return self.native_base_url.rstrip("/")
-        if self.base_url:
-            return f"{self.base_url.rstrip('/')}/api/v1"
-        return self.endpoints.native
+            return self.native_base_url.strip().rstrip("/")
+        urls = self.base_urls
+        if urls is None:
+            return self.endpoints.native
+        if urls.native is None:
+            raise ConfigError(
+                f"base_url {self.base_url!r} is an OpenAI-compatible base (.../v1): it serves "
+                "mode='compat' only. For mode='native' give the service root, "
+                ".../compatible-mode/v1 or .../api/v1, or set native_base_url"
+            )
+        return urls.native
+
+    def url_for(self, mode: Mode) -> str:
+        """The base URL of ``mode`` (``compat_url`` or ``native_url``)."""
+        return self.native_url if mode == "native" else self.compat_url
 
     def resolved_api_key(self) -> str | None:
         """The key itself, from the setting or the secrets file. Never log what this returns."""

@@ -104,11 +104,12 @@ class Upstream:
                 "no API key: set DASHSCOPE_API_KEY (or QWENKIT_API_KEY), pass api_key=..., "
                 "or name a secrets file with api_key_file"
             )
+        self.base_url = settings.url_for(self.wire)
+        """The base URL of the wire spoken (checked here: a wrong ``base_url`` fails now)."""
 
     def describe(self) -> str:
         """Flavour, wire and base URL (never the key), for reprs and logs."""
-        url = self.settings.native_url if self.wire == "native" else self.settings.compat_url
-        return f"{self.flavour} {self.wire} {url}"
+        return f"{self.flavour} {self.wire} {self.base_url}"
 
     @property
     def wire(self) -> Literal["compat", "native"]:
@@ -121,7 +122,7 @@ class Upstream:
         headers: dict[str, str]
         if self.wire == "native":
             endpoint = call.profile.endpoint if call.profile is not None else "text"
-            url = f"{self.settings.native_url}/services/aigc/{endpoint}-generation/generation"
+            url = f"{self.base_url}/services/aigc/{endpoint}-generation/generation"
             body = native.encode_request(
                 call.request,
                 incremental_output=True if stream else None,
@@ -129,7 +130,7 @@ class Upstream:
             )
             headers = native.request_headers(stream=stream)
         else:
-            url = f"{self.settings.compat_url}/chat/completions"
+            url = f"{self.base_url}/chat/completions"
             body = compat.encode_request(call.request)
             body.pop("stream", None)
             body.pop("stream_options", None)

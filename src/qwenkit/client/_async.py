@@ -23,9 +23,10 @@ Built on these: ``json``, ``json_result``, ``stream_json``, ``extract`` and ``st
 task, ``qwenkit.client._tasks``).
 
 Where requests go: DashScope (``upstream="dashscope"``, the default) in the ``compat`` or
-``native`` mode of the settings, at the region's URLs or ``base_url`` (a root serving both modes:
-the emulator, the qwenkit gateway); or an OpenAI-compatible server (``upstream=
-"openai-compatible"``: vLLM, SGLang; ``base_url`` is then its ``.../v1`` URL, the key optional).
+``native`` mode of the settings, at the region's URLs or ``base_url`` (as pasted: a root serving
+both modes, ``.../compatible-mode/v1`` or ``.../api/v1``; see ``qwenkit._settings``); or an
+OpenAI-compatible server (``upstream="openai-compatible"``: vLLM, SGLang; ``base_url`` is then
+its ``.../v1`` URL, the key optional).
 Costs are computed for DashScope only.
 """
 
