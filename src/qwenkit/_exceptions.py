@@ -14,6 +14,8 @@
     │   ├── SSEProtocolError               a broken or over-long event stream
     │   ├── CompatError                    → CompatRequestError, CompatResponseError, CompatStreamError
     │   └── NativeError                    → NativeRequestError, NativeResponseError, NativeStreamError
+    ├── BudgetExceededError                a budget or rate limit refused the call (nothing was sent)
+    ├── StorageError                       a store (SQLite, PostgreSQL, Redis) that cannot be used
     ├── DataError                          a packaged or user data file that cannot be used
     │   ├── CatalogDataError (ValueError)
     │   └── VocabularyError (RuntimeError) a tokenizer rank file missing or not matching its hash
@@ -48,6 +50,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -78,6 +82,59 @@ class WireError(QwenError, ValueError):
 
 class DataError(QwenError):
     """A data file (catalog, routes, tokenizer ranks) that cannot be used."""
+
+
+class StorageError(QwenError):
+    """A store that cannot be used: unreachable at start, a schema too new, a corrupt file.
+    ``url`` is the store's URL with any password masked."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class BudgetExceededError(QwenError):
+    """A call refused before it was sent because it would pass a budget or a rate limit.
+
+    ``scope`` names the budget (``key:<id>``, ``env:<name>``, ``sdk``...), ``kind`` which limit
+    (``daily_cost``, ``requests_per_minute``, ``tokens_per_minute``); ``limit``, ``spent`` and
+    ``reserved`` are in the budget's unit (money in the catalog's currency, or requests, or
+    tokens), ``requested`` what this call asked to reserve; ``resets_at`` when the window starts
+    again. ``code`` is ``"BudgetExceeded"`` or ``"RateLimited"`` (what the gateway sends in its
+    429), ``request_id`` the call's id when it had one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str,
+        kind: str,
+        limit: Decimal,
+        spent: Decimal,
+        reserved: Decimal,
+        requested: Decimal,
+        resets_at: datetime,
+        currency: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.scope = scope
+        self.kind = kind
+        self.limit = limit
+        self.spent = spent
+        self.reserved = reserved
+        self.requested = requested
+        self.resets_at = resets_at
+        self.currency = currency
+        self.request_id = request_id
+        self.code = "BudgetExceeded" if kind == "daily_cost" else "RateLimited"
+        self.status = 429
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds until the window resets (never negative)."""
+        return max(0.0, (self.resets_at - datetime.now(timezone.utc)).total_seconds())
 
 
 # -- errors of a request ------------------------------------------------------------------------

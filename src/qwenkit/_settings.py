@@ -180,6 +180,19 @@ class Settings(BaseSettings):
     """A TOML file merged over the packaged model catalog (models added, prices overridden)."""
     routes_file: Path | None = None
     """A TOML file merged over the packaged task routes."""
+    store_url: str | None = None
+    """One store for everything (``sqlite:///path``, ``postgresql://...``, ``redis://...``); the
+    four URLs below override it per part. See ``qwenkit.storage``."""
+    ledger_url: str | None = None
+    """Where usage records go (SQLite or PostgreSQL)."""
+    budgets_url: str | None = None
+    """Where budget and rate-limit counters live (SQLite, PostgreSQL or Redis)."""
+    cache_url: str | None = None
+    """Where the response cache lives (SQLite, PostgreSQL or Redis)."""
+    keys_url: str | None = None
+    """Where virtual keys live (SQLite or PostgreSQL)."""
+    budget_timezone: str = "UTC"
+    """The time zone whose midnight resets daily budgets (an IANA name, e.g. ``Asia/Shanghai``)."""
 
     @field_validator("region", mode="before")
     @classmethod
