@@ -21,6 +21,10 @@ upstream request was made). **Miss:** the events passing through are collected a
 the stream ended normally with a ``Finished`` event and no ``StreamError`` (an exception, or a
 consumer that stopped early, stores nothing). A cache that fails (a storage backend down) is
 logged and treated as a miss: the cache never fails a call.
+
+**Counts.** ``CachePolicy.stats`` counts hits and misses per endpoint tag (``call.tags
+["endpoint"]``, ``None`` when untagged) in this process; the ledger's ``cache_hit`` column gives
+the same rate across processes and over time (``qwenkit report``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from qwenkit.types import (
 
 __all__ = [
     "CachePolicy",
+    "CacheStats",
     "CachedResponse",
     "MemoryCache",
     "ResponseCache",
@@ -181,6 +186,33 @@ class MemoryCache:
         self._entries.clear()
 
 
+class CacheStats:
+    """Hits and misses of the cache per endpoint tag (``None``: calls without one)."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str | None, int] = {}
+        self.misses: dict[str | None, int] = {}
+
+    def count(self, endpoint: str | None, *, hit: bool) -> None:
+        counts = self.hits if hit else self.misses
+        counts[endpoint] = counts.get(endpoint, 0) + 1
+
+    def hit_rate(self, endpoint: str | None = None) -> float | None:
+        """Hits / lookups of ``endpoint`` (``None`` before any lookup)."""
+        hits, misses = self.hits.get(endpoint, 0), self.misses.get(endpoint, 0)
+        return None if hits + misses == 0 else hits / (hits + misses)
+
+    def endpoints(self) -> list[str | None]:
+        return sorted({*self.hits, *self.misses}, key=lambda name: (name is not None, name or ""))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name or '-'}: {self.hits.get(name, 0)}/{self.hits.get(name, 0) + self.misses.get(name, 0)}"
+            for name in self.endpoints()
+        )
+        return f"CacheStats({shown})"
+
+
 class CachePolicy:
     """Serve identical deterministic requests from ``cache``; see the module docstring.
 
@@ -192,6 +224,7 @@ class CachePolicy:
         self.cache = cache
         self.opt_in = opt_in
         self.ttl = ttl
+        self.stats = CacheStats()
 
     def applies(self, call: Call) -> bool:
         """Whether ``call`` may be answered from (and stored in) the cache."""
@@ -209,6 +242,7 @@ class CachePolicy:
         key = cache_key(call.request, thinking=_effective_thinking(call))
         call.state["cache_key"] = key
         cached = await self._get(key)
+        self.stats.count(call.tags.get("endpoint"), hit=cached is not None)
         if cached is not None:
             call.cache_hit = True
             call.notes.append(f"cache: hit {key[:12]}")

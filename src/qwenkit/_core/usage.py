@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from qwenkit._core.pipeline import Call, EventStream, Handler, closing
-from qwenkit._exceptions import APIError, QwenError
+from qwenkit._exceptions import APIError, BudgetExceededError, QwenError
 from qwenkit.catalog import Catalog
 from qwenkit.catalog import cost as price_of
 from qwenkit.types import (
@@ -51,6 +53,7 @@ __all__ = [
     "CallbackSink",
     "ListSink",
     "LoggingSink",
+    "PromptCapture",
     "Status",
     "UsagePolicy",
     "UsageRecord",
@@ -65,11 +68,15 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UsageRecord:
-    """What one call used and how it went. Tags (``endpoint``, ``key_id``) are labels, never keys.
+    """What one call used and how it went. Tags (``endpoint``, ``key_id``, ``environment``) are
+    labels from ``call.tags``, never secrets.
 
     ``cost`` is ``None`` when unknown: no usage reported, no ``region`` (a self-hosted upstream), or
-    the catalog does not price the model there; a cache hit costs ``0``. ``attempts`` counts upstream attempts (0 for a
-    rejected request or a cache hit). ``latency_s`` runs from the call's start to its end.
+    the catalog does not price the model there; a cache hit costs ``0``. ``attempts`` counts
+    upstream attempts (0 for a rejected request or a cache hit). ``latency_s`` runs from the
+    call's start to its end. ``record_id`` is unique per record (a ledger stores each once, even
+    when a spill file is replayed twice); ``prompt`` is ``None`` unless prompt capture is on
+    (``PromptCapture``), and then the redacted messages as JSON.
     """
 
     timestamp: datetime
@@ -95,6 +102,9 @@ class UsageRecord:
     cache_hit: bool
     attempts: int
     finish_reason: str | None
+    environment: str | None = None
+    record_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    prompt: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the timestamp as ISO 8601, the cost as a decimal string (exact)."""
@@ -102,6 +112,29 @@ class UsageRecord:
         data["timestamp"] = self.timestamp.isoformat()
         data["cost"] = None if self.cost is None else str(self.cost)
         return data
+
+
+@dataclass(frozen=True)
+class PromptCapture:
+    """Opt-in prompt storage: a share ``rate`` (0..1) of records keep their messages, as JSON,
+    after ``redact`` (a function from that JSON text to the text to store; e.g. masking emails).
+    Off by default: no record carries prompt text unless a ``PromptCapture`` is given."""
+
+    rate: float = 1.0
+    redact: Callable[[str], str] | None = None
+    sample: Callable[[], float] = random.random
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError("PromptCapture.rate must be between 0 and 1")
+
+    def capture(self, call: Call) -> str | None:
+        """The text to store for ``call``, or ``None`` when this call is not sampled."""
+        if self.rate <= 0.0 or (self.rate < 1.0 and self.sample() >= self.rate):
+            return None
+        messages = call.request.to_wire().get("messages", [])
+        text = json.dumps(messages, ensure_ascii=False, separators=(",", ":"), default=str)
+        return self.redact(text) if self.redact is not None else text
 
 
 class UsageSink(Protocol):
@@ -180,10 +213,12 @@ class UsagePolicy:
         *,
         region: str | None = "ap-southeast-1",
         catalog: Catalog | None = None,
+        capture: PromptCapture | None = None,
     ) -> None:
         self.sinks: tuple[UsageSink, ...] = (LoggingSink(),) if sinks is None else tuple(sinks)
         self.region = region
         self.catalog = catalog
+        self.capture = capture
 
     async def __call__(self, call: Call, call_next: Handler) -> EventStream:
         seen = _Observed()
@@ -254,7 +289,17 @@ class UsagePolicy:
             cache_hit=call.cache_hit,
             attempts=_attempts(call, seen, error),
             finish_reason=seen.finish_reason,
+            environment=call.tags.get("environment"),
+            prompt=None if self.capture is None else self._prompt(call),
         )
+
+    def _prompt(self, call: Call) -> str | None:
+        assert self.capture is not None
+        try:
+            return self.capture.capture(call)
+        except Exception:  # a redaction hook that fails stores nothing, never breaks the call
+            _log.exception("prompt capture failed; record stored without its prompt")
+            return None
 
     def _cost(self, call: Call, usage: Usage | None, region: str | None) -> _Priced:
         """(amount, currency); a cache hit costs 0, unknown usage or prices give ``None``."""
@@ -283,7 +328,7 @@ def _outcome(seen: _Observed, error: BaseException | None) -> tuple[Status, int 
         return "error", info.status, info.code
     if not isinstance(error, Exception):  # GeneratorExit, CancelledError, KeyboardInterrupt
         return "cancelled", None, None
-    if isinstance(error, APIError):
+    if isinstance(error, (APIError, BudgetExceededError)):
         return "error", error.status, error.code
     reported = getattr(error, "error", None)  # ``StreamFailed`` carries the service's ErrorInfo
     if isinstance(reported, ErrorInfo):
