@@ -14,12 +14,26 @@ import pydantic
 import typer
 
 from qwenkit._version import __version__
-from qwenkit.cli import _chat, _emulate, _lint, _models, _route, _tokens
+from qwenkit.cli import (
+    _budget,
+    _chat,
+    _db,
+    _emulate,
+    _keys,
+    _lint,
+    _models,
+    _report,
+    _route,
+    _tokens,
+)
 from qwenkit.cli._output import fail
 
 app = typer.Typer(
     name="qwenkit",
-    help="Run products on the Qwen API in production: chat, tokens, models, routes, lint, a local DashScope emulator.",
+    help=(
+        "Run products on the Qwen API in production: chat, tokens, models, routes, lint, keys, "
+        "budgets, usage reports, a local DashScope emulator."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -30,6 +44,10 @@ app.command("chat")(_chat.chat)
 app.command("route")(_route.route)
 app.command("emulate")(_emulate.emulate)
 app.add_typer(_lint.app, name="lint")
+app.add_typer(_keys.app, name="keys")
+app.command("report")(_report.report)
+app.add_typer(_budget.app, name="budget")
+app.add_typer(_db.app, name="db")
 
 _DEBUG = {"on": False}
 
