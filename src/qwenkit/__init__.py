@@ -8,7 +8,14 @@ names start with an underscore are not.
 
 from qwenkit._core.cache import MemoryCache, ResponseCache
 from qwenkit._core.retries import RetryPolicy
-from qwenkit._core.usage import CallbackSink, ListSink, LoggingSink, UsageRecord, UsageSink
+from qwenkit._core.usage import (
+    CallbackSink,
+    ListSink,
+    LoggingSink,
+    PromptCapture,
+    UsageRecord,
+    UsageSink,
+)
 from qwenkit._exceptions import (
     APIConnectionError,
     APIError,
@@ -16,6 +23,7 @@ from qwenkit._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BudgetExceededError,
     ContentFilterError,
     DataError,
     NotFoundError,
@@ -23,6 +31,7 @@ from qwenkit._exceptions import (
     QwenError,
     RateLimitError,
     ServerError,
+    StorageError,
     StreamInterruptedError,
     UsageError,
     ValidationError,
@@ -60,6 +69,7 @@ from qwenkit.client import (
     TaskError,
     TaskTimeoutError,
 )
+from qwenkit.storage import Limits, Store
 from qwenkit.streaming import StreamAssembler, StreamFailed, assemble
 from qwenkit.tokens import (
     FitResult,
@@ -105,6 +115,7 @@ __all__ = [
     "AsyncTask",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "CallbackSink",
     "Catalog",
     "ChatRequest",
@@ -124,6 +135,7 @@ __all__ = [
     "Finished",
     "FitResult",
     "JSONResult",
+    "Limits",
     "ListSink",
     "LoggingSink",
     "MemoryCache",
@@ -131,6 +143,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PollSchedule",
+    "PromptCapture",
     "Qwen",
     "QwenError",
     "QwenTokenizer",
@@ -144,6 +157,8 @@ __all__ = [
     "Router",
     "ServerError",
     "Settings",
+    "StorageError",
+    "Store",
     "StreamAssembler",
     "StreamError",
     "StreamFailed",

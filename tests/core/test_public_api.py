@@ -29,11 +29,13 @@ def test_every_exception_is_a_qwen_error() -> None:
 
 
 def test_import_is_light() -> None:
-    # Importing qwenkit must not load a tokenizer vocabulary, the emulator or the CLI. (rich is
+    # Importing qwenkit must not load a tokenizer vocabulary, the emulator, the CLI or a store's
+    # drivers. (rich is
     # not in the list: httpx imports its own CLI, and with it rich, whenever rich is installed.)
     code = (
         "import sys, qwenkit; "
-        "heavy = [m for m in ('tiktoken', 'starlette', 'uvicorn', 'typer', 'qwenkit.emulator', 'qwenkit.cli') "
+        "heavy = [m for m in ('tiktoken', 'starlette', 'uvicorn', 'typer', 'qwenkit.emulator', 'qwenkit.cli', "
+        "'sqlalchemy', 'alembic', 'aiosqlite', 'psycopg', 'redis') "
         "if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

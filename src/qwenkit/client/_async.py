@@ -5,9 +5,18 @@ every call goes through, outermost first::
 
     UsagePolicy                       one usage record per call (sees every outcome)
     RoutePolicy … ContextWindowPolicy  the request policies (``default_policies``)
+    BudgetPolicy                      only with ``budget=...``: admit (reserve), then settle
     ObservePolicy                     timings and the reasoning side channel
     CachePolicy                       only with ``cache=...``
     Send(Upstream)                    retries, total timeout, the HTTP attempt
+
+**Storage** (``qwenkit.storage``): ``store="sqlite:///qwenkit.db"`` (or a ``Store``, or
+``QWENKIT_STORE_URL``/``QWENKIT_LEDGER_URL``... in the settings) appends every usage record to
+the store's ledger, batched off the request path; ``budget=Limits(daily_cost=Decimal("5"))``
+reserves each call's worst-case cost against it before sending (``BudgetExceededError`` when it
+does not fit) and settles the real cost after; ``cache=True`` uses the store's response cache.
+``tags`` label every record (``endpoint``, ``environment``, ``key_id``); ``with_tags`` gives a
+client sharing everything but its tags.
 
 ``chat()`` and ``stream()`` build a ``Call`` from their arguments and run it: ``stream()`` returns
 the events as they come (``AsyncChatStream``), ``chat()`` consumes them into a ``ChatResult``. Both
@@ -32,6 +41,7 @@ Costs are computed for DashScope only.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -46,7 +56,7 @@ from qwenkit._core.policies import default_policies
 from qwenkit._core.retries import RetryPolicy
 from qwenkit._core.send import Send
 from qwenkit._core.transport import Flavour, Upstream
-from qwenkit._core.usage import UsagePolicy, UsageSink
+from qwenkit._core.usage import PromptCapture, UsagePolicy, UsageSink
 from qwenkit._exceptions import UsageError
 from qwenkit._settings import Mode, Region, Settings
 from qwenkit._timeouts import Timeout
@@ -56,6 +66,8 @@ from qwenkit.client._result import AsyncChatStream, ChatResult, build_result
 from qwenkit.client._structured import AsyncStructuredMixin
 from qwenkit.client._tasks import AsyncTask, BackgroundJobs, LocalTask
 from qwenkit.client._tasks_server import TaskContext, submit_server
+from qwenkit.storage import Limits, Store
+from qwenkit.storage._urls import configured_url
 from qwenkit.types import ChatRequest
 
 __all__ = ["AsyncQwen"]
@@ -84,12 +96,18 @@ class AsyncQwen(AsyncStructuredMixin):
         check_context: bool = True,
         on_reasoning: ReasoningCallback | None = None,
         usage_sinks: Sequence[UsageSink] | None = None,
-        cache: ResponseCache | None = None,
+        cache: ResponseCache | bool | None = None,
         upstream: Flavour = "dashscope",
+        store: str | Store | None = None,
+        budget: Limits | Mapping[str, Limits] | None = None,
+        tags: Mapping[str, str] | None = None,
+        prompt_capture: PromptCapture | None = None,
     ) -> None:
         self.settings = _settings(
             settings, upstream, api_key=api_key, region=region, mode=mode, base_url=base_url
         )
+        self.tags: dict[str, str] = dict(tags or {})
+        """Labels of every call's usage record (``endpoint``, ``environment``, ``key_id``)."""
         self.timeout = Timeout.coerce(timeout)
         self.retry = retry or RetryPolicy()
         if catalog is None:
@@ -101,7 +119,16 @@ class AsyncQwen(AsyncStructuredMixin):
         self._http = http_client or httpx.AsyncClient(timeout=self.timeout.to_httpx())
         self.upstream = Upstream(self._http, self.settings, flavour=upstream, timeout=self.timeout)
         region_name = self.settings.region.value
-        self._usage = UsagePolicy(usage_sinks, region=region_name, catalog=catalog)
+        self._owns_store = not isinstance(store, Store)
+        self.store = _open_store(store, self.settings, budget=budget is not None, cache=cache)
+        """The ``Store`` of the ledger, budgets and cache (``None`` without one)."""
+        sinks = list(usage_sinks) if usage_sinks is not None else None
+        if self.store is not None and self.store.ledger is not None:
+            sinks = [*(sinks if sinks is not None else _default_sinks()), self.store.ledger]
+        self._usage = UsagePolicy(
+            sinks, region=region_name, catalog=catalog, capture=prompt_capture
+        )
+        response_cache = _response_cache(cache, self.store)
         policies: list[Policy] = [
             self._usage,
             *default_policies(
@@ -111,10 +138,16 @@ class AsyncQwen(AsyncStructuredMixin):
                 hard_max_tokens=hard_max_tokens,
                 check_context=check_context,
             ),
-            ObservePolicy(on_reasoning),
         ]
-        if cache is not None:
-            policies.append(CachePolicy(cache))
+        if budget is not None:
+            policies.append(self._budget_policy(budget, region_name, upstream))
+        policies.append(ObservePolicy(on_reasoning))
+        self.cache_policy: CachePolicy | None = None
+        """The response cache step (``None`` without a cache); ``cache_policy.stats`` counts
+        hits and misses per endpoint tag."""
+        if response_cache is not None:
+            self.cache_policy = CachePolicy(response_cache)
+            policies.append(self.cache_policy)
         self.pipeline = Pipeline(
             policies, Send(self.upstream.events, retry=self.retry, timeout=self.timeout)
         )
@@ -125,6 +158,32 @@ class AsyncQwen(AsyncStructuredMixin):
         self._tasks = TaskContext(
             self.settings, self._http, self.pipeline, upstream == "dashscope", self._finish
         )
+
+    def _budget_policy(
+        self, budget: Limits | Mapping[str, Limits], region: str, upstream: Flavour
+    ) -> Policy:
+        from qwenkit.storage._admission import BudgetPolicy
+
+        if self.store is None or self.store.budgets is None:
+            raise UsageError(
+                "budget= needs a store for its counters: store='sqlite:///qwenkit.db' (or "
+                "QWENKIT_STORE_URL / QWENKIT_BUDGETS_URL)"
+            )
+        scopes = {"sdk": budget} if isinstance(budget, Limits) else dict(budget)
+        return BudgetPolicy(
+            self.store.budgets,
+            scopes,
+            catalog=self.catalog,
+            region=region if upstream == "dashscope" else None,
+        )
+
+    def with_tags(self, **tags: str) -> AsyncQwen:
+        """A client sharing this one's connections, pipeline and store, whose calls carry
+        ``tags`` too (``client.with_tags(endpoint="summarize")``). Close the original, not it."""
+        twin = copy.copy(self)
+        twin.tags = {**self.tags, **tags}
+        twin._owns_http = twin._owns_store = False
+        return twin
 
     @property
     def http_client(self) -> httpx.AsyncClient:
@@ -172,15 +231,16 @@ class AsyncQwen(AsyncStructuredMixin):
     ) -> Call:
         """``make_call``; input it refuses still leaves a usage record (status ``error``)."""
         try:
-            return make_call(
+            call = make_call(
                 messages, model=model, task=task, thinking=thinking, params=params, stream=stream
             )
         except UsageError as error:
             unusable = ChatRequest.model_construct(model=model or "", messages=[])
-            self._usage.record_rejection(
-                Call(request=unusable, task=str(task or "") or None), error
-            )
+            rejected = Call(request=unusable, task=str(task or "") or None, tags=dict(self.tags))
+            self._usage.record_rejection(rejected, error)
             raise
+        call.tags.update(self.tags)
+        return call
 
     def _open(self, call: Call) -> AsyncChatStream:
         return AsyncChatStream(self.pipeline.run(call), call, self._finish)
@@ -206,10 +266,13 @@ class AsyncQwen(AsyncStructuredMixin):
         return await submit_server(self._tasks, call)
 
     async def aclose(self) -> None:
-        """Cancel the background tasks, then close the connection pool (unless passed in)."""
+        """Cancel the background tasks, close the connection pool (unless passed in), then flush
+        the ledger and close the store (unless passed in as a ``Store``)."""
         await self._jobs.aclose()
         if self._owns_http:
             await self._http.aclose()
+        if self.store is not None and self._owns_store:
+            await self.store.aclose()
 
     async def __aenter__(self) -> AsyncQwen:
         return self
@@ -224,6 +287,44 @@ class AsyncQwen(AsyncStructuredMixin):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.upstream.describe()}>"
+
+
+def _open_store(
+    store: str | Store | None, settings: Settings, *, budget: bool, cache: object
+) -> Store | None:
+    """The client's store: the one given, or opened from a URL or the settings (the ledger; the
+    budgets with ``budget=``; the cache with ``cache=True``). ``None`` when none is set."""
+    if isinstance(store, Store):
+        return store
+    parts: list[Any] = ["ledger"]
+    if budget:
+        parts.append("budgets")
+    if cache is True:
+        parts.append("cache")
+    if store is None and not any(configured_url(settings, part) for part in parts):
+        return None
+    return Store.open(store, settings=settings, parts=parts)
+
+
+def _default_sinks() -> list[UsageSink]:
+    from qwenkit._core.usage import LoggingSink
+
+    return [LoggingSink()]
+
+
+def _response_cache(
+    cache: ResponseCache | bool | None, store: Store | None
+) -> ResponseCache | None:
+    if cache is True:
+        if store is None or store.cache is None:
+            raise UsageError(
+                "cache=True needs a store with a cache: store='sqlite:///qwenkit.db' (or "
+                "QWENKIT_CACHE_URL), or pass a cache (cache=MemoryCache())"
+            )
+        return store.cache
+    if cache is False or cache is None:
+        return None
+    return cache
 
 
 def _settings(settings: Settings | None, upstream: Flavour, **overrides: Any) -> Settings:

@@ -9,7 +9,8 @@ thread. ``close()`` (or ``with``) closes the connection pool, then stops the thr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Sequence
+import copy
+from collections.abc import AsyncIterator, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from qwenkit._core.observe import ReasoningCallback
 from qwenkit._core.retries import RetryPolicy
 from qwenkit._core.runner import Runner
 from qwenkit._core.transport import Flavour
-from qwenkit._core.usage import UsageSink
+from qwenkit._core.usage import PromptCapture, UsageSink
 from qwenkit._settings import Mode, Region, Settings
 from qwenkit._timeouts import Timeout
 from qwenkit.catalog import Catalog, Router, TaskKind
@@ -30,6 +31,7 @@ from qwenkit.client._call import MessagesInput
 from qwenkit.client._result import ChatResult, ChatStream
 from qwenkit.client._structured import JSONResult
 from qwenkit.client._tasks import Task
+from qwenkit.storage import Limits, Store
 from qwenkit.structured.parse import Expect
 
 __all__ = ["Qwen"]
@@ -59,8 +61,12 @@ class Qwen:
         check_context: bool = True,
         on_reasoning: ReasoningCallback | None = None,
         usage_sinks: Sequence[UsageSink] | None = None,
-        cache: ResponseCache | None = None,
+        cache: ResponseCache | bool | None = None,
         upstream: Flavour = "dashscope",
+        store: str | Store | None = None,
+        budget: Limits | Mapping[str, Limits] | None = None,
+        tags: Mapping[str, str] | None = None,
+        prompt_capture: PromptCapture | None = None,
     ) -> None:
         self.aio = AsyncQwen(
             api_key=api_key,
@@ -80,6 +86,10 @@ class Qwen:
             usage_sinks=usage_sinks,
             cache=cache,
             upstream=upstream,
+            store=store,
+            budget=budget,
+            tags=tags,
+            prompt_capture=prompt_capture,
         )
         """The ``AsyncQwen`` this client drives (use it from async code)."""
         self._runner = Runner()
@@ -87,6 +97,17 @@ class Qwen:
     @property
     def settings(self) -> Settings:
         return self.aio.settings
+
+    @property
+    def store(self) -> Store | None:
+        """The ``Store`` of the ledger, budgets and cache (``None`` without one)."""
+        return self.aio.store
+
+    def with_tags(self, **tags: str) -> Qwen:
+        """``AsyncQwen.with_tags``: a client sharing everything but its tags."""
+        twin = copy.copy(self)
+        twin.aio = self.aio.with_tags(**tags)
+        return twin
 
     def chat(
         self,
