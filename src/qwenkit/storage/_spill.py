@@ -113,12 +113,14 @@ class SpillFile:
     """Appends lines to one spill file, safely against other threads and processes.
 
     The file (and its folder) is created on the first append; the handle stays open between
-    appends and is reopened when a claim renamed the file away."""
+    appends and is reopened when a claim renamed the file away. After ``close()`` each append
+    opens and closes the file (a ledger closed for good may still be handed records)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
         self._handle: IO[str] | None = None
+        self._closed = False
 
     def append(self, lines: Iterable[str]) -> None:
         """Write ``lines`` (each ending in a newline) in one write; ``OSError`` when it fails."""
@@ -130,17 +132,22 @@ class SpillFile:
                 handle = self._open()
                 _lock(handle)
                 try:
-                    if _is_current(handle, self.path):
+                    current = _is_current(handle, self.path)
+                    if current:
                         handle.write(text)
                         handle.flush()
-                        return
                 finally:
                     _unlock(handle)
+                    if self._closed:
+                        self._close_handle()
+                if current:
+                    return
                 self._close_handle()
 
     def close(self) -> None:
-        """Close the handle (a later append opens the file again)."""
+        """Close the handle; later appends open and close the file each time."""
         with self._lock:
+            self._closed = True
             self._close_handle()
 
     def reset_after_fork(self) -> None:
