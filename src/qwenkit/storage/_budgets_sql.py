@@ -41,10 +41,12 @@ per statement for aiosqlite on a small machine, against 0.03 ms), and a reserve 
   about the time a thread hop takes; a thread hop doubles the cost on a small machine. When the
   lock is taken (another process, or this one's thread) the transaction runs in a worker thread
   instead, with the usual busy timeout, so the event loop never waits on a lock. The inline
-  connection never checkpoints the WAL (a checkpoint syncs the file to disk); every
-  ``_CHECKPOINT_EVERY``-th transaction runs in the thread, whose commit checkpoints as SQLite
-  does by default (the WAL stays near 1000 pages). One transaction of this process runs at a
-  time (a lock): SQLite has one writer anyway, and waiting on a lock beats its busy handler.
+  connection never checkpoints the WAL (a checkpoint syncs the file to disk, a few ms); every
+  ``_CHECKPOINT_EVERY``-th inline commit starts a checkpoint in a background thread
+  (``_sql.BackgroundCheckpoints``), which holds the transaction lock only for a short final
+  pass (before, a thread-run commit did the whole checkpoint, and those were the p99). One
+  transaction of this process runs at a time (a lock): SQLite has one writer anyway, and
+  waiting on a lock beats its busy handler.
 
 The engines are not bound to an event loop, so one ``SQLCounters`` serves any loop. Database
 errors become ``StorageError`` naming the masked URL. A caller cancelled while its transaction
@@ -84,7 +86,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from qwenkit._exceptions import StorageError
 from qwenkit.storage._protocols import Charge, Reservation
 from qwenkit.storage._schema import budget_counters, budget_reservations
-from qwenkit.storage._sql import _first_line, immediate, sync_engine
+from qwenkit.storage._sql import BackgroundCheckpoints, _first_line, immediate, sync_engine
 from qwenkit.storage._urls import StoreURL
 
 __all__ = ["SQLCounters"]
@@ -174,7 +176,11 @@ class SQLCounters:
         self._inline: Engine | None = None if self._postgres else _inline_engine(url)
         self._lock = threading.Lock()
         """SQLite: held by whichever transaction of this process runs (inline or in a thread)."""
-        self._inline_runs = 0
+        self._checkpoints = (
+            None
+            if self._postgres
+            else BackgroundCheckpoints(url.sqlite_path, writer=self._lock, every=_CHECKPOINT_EVERY)
+        )
         self._limiters: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, anyio.CapacityLimiter
         ] = weakref.WeakKeyDictionary()
@@ -204,27 +210,25 @@ class SQLCounters:
         await anyio.to_thread.run_sync(self._engine.dispose)
         if self._inline is not None:
             self._inline.dispose()
+        if self._checkpoints is not None:
+            await anyio.to_thread.run_sync(self._checkpoints.close)
         self._limiters.clear()
 
     async def _run(self, transaction: Callable[..., _T], *args: Any) -> _T:
         """``transaction(engine, *args)``: inline when it can be (SQLite, see the module
         docstring), else in a worker thread; database errors as ``StorageError``."""
         try:
-            if (
-                self._inline is not None
-                and self._inline_runs < _CHECKPOINT_EVERY
-                and self._lock.acquire(blocking=False)
-            ):
+            if self._inline is not None and self._lock.acquire(blocking=False):
                 try:
                     result = transaction(self._inline, *args)
-                    self._inline_runs += 1
+                    assert self._checkpoints is not None
+                    self._checkpoints.committed()
                     return result
                 except OperationalError as exc:
                     if "locked" not in str(exc.orig):
                         raise  # not another writer: a real failure
                 finally:
                     self._lock.release()
-            self._inline_runs = 0
             return await self._in_thread(transaction, self._engine, *args)
         except SQLAlchemyError as exc:
             raise StorageError(
