@@ -303,7 +303,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--naive-records", type=int, default=2000)
     parser.add_argument("--cache-entries", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--per-round", type=int, default=40)
     args = parser.parse_args()
     results: dict[str, Any] = {"admission": {}, "ledger": {}, "cache": {}}

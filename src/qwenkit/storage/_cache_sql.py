@@ -21,9 +21,10 @@ effect at once.
 **Failures.** A database error (unreachable, locked past the busy timeout, schema missing) is a
 ``StorageError`` naming the masked URL; ``CachePolicy`` logs it and treats the call as a miss.
 
-**Event loops.** Each event loop gets its own async engine (its connections belong to the loop
-that opened them), created on the first call in that loop (``LoopEngines``; the keys store uses
-it too).
+**Where it runs.** Each operation is one transaction on a sync engine in a worker thread
+(``ThreadedEngines``: one thread hop instead of SQLAlchemy's asyncio adapters, which cost a
+greenlet and thread round per statement; on SQLite a lookup went from about 2.9 ms to a fraction
+of that). The statements of ``get`` and ``set`` are built once. Any event loop can use it.
 """
 
 from __future__ import annotations
@@ -32,15 +33,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from qwenkit._core.cache import CachedResponse
 from qwenkit._settings import ConfigError
 from qwenkit.storage._events import UndecodableEntry, decode_response, encode_response
 from qwenkit.storage._schema import cache_entries
-from qwenkit.storage._sql import Engines, LoopEngines, storage_errors
+from qwenkit.storage._sql import ThreadedEngines, storage_errors
 from qwenkit.storage._urls import StoreURL, parse_store_url
 
 __all__ = ["TOUCH_RESOLUTION", "SQLCache"]
@@ -81,36 +81,44 @@ class SQLCache:
         self.check_every = max(1, min(_MAX_CHECK_EVERY, max_entries // 100))
         self._keep = max_entries - self.check_every + 1
         self._clock = clock
-        self._engines = LoopEngines(parsed)
+        self._engines = ThreadedEngines(parsed)
         self._stores = 0
-        self._insert: Any = postgresql.insert if parsed.backend == "postgresql" else sqlite.insert
+        t = cache_entries
+        self._lookup = select(t.c.value, t.c.expires_at, t.c.used_at, t.c.created_at).where(
+            t.c.key == bindparam("k")
+        )
+        insert = postgresql.insert if parsed.backend == "postgresql" else sqlite.insert
+        upsert = insert(t)
+        self._upsert = upsert.on_conflict_do_update(
+            index_elements=[t.c.key],
+            set_={
+                name: upsert.excluded[name]
+                for name in ("value", "size", "created_at", "expires_at", "used_at")
+            },
+        )
 
     async def get(self, key: str) -> CachedResponse | None:
-        t = cache_entries
-        now = self._clock()
-        engines = self._engines.get()
         async with storage_errors(self.url, "response cache"):
-            async with engines.read.connect() as conn:
-                found = await conn.execute(
-                    select(t.c.value, t.c.expires_at, t.c.used_at, t.c.created_at).where(
-                        t.c.key == key
-                    )
-                )
-                row = found.first()
-            if row is None:
-                return None
-            value, expires_at, used_at, created_at = row
-            if expires_at is not None and expires_at <= now:
-                await self._drop(engines, key, t.c.expires_at <= now)
-                return None
-            try:
-                response = decode_response(value)
-            except UndecodableEntry:
-                await self._drop(engines, key, t.c.created_at == created_at)
-                return None
-            if now - used_at >= TOUCH_RESOLUTION:
-                async with engines.write.begin() as conn:
-                    await conn.execute(update(t).where(t.c.key == key).values(used_at=now))
+            return await self._engines.run(self._get, key, self._clock())
+
+    def _get(self, key: str, now: float) -> CachedResponse | None:
+        t = cache_entries
+        with self._engines.read.connect() as conn:
+            row = conn.execute(self._lookup, {"k": key}).first()
+        if row is None:
+            return None
+        value, expires_at, used_at, created_at = row
+        if expires_at is not None and expires_at <= now:
+            self._drop(key, t.c.expires_at <= now)
+            return None
+        try:
+            response = decode_response(value)
+        except UndecodableEntry:
+            self._drop(key, t.c.created_at == created_at)
+            return None
+        if now - used_at >= TOUCH_RESOLUTION:
+            with self._engines.write.begin() as conn:
+                conn.execute(update(t).where(t.c.key == key).values(used_at=now))
         return response
 
     async def set(self, key: str, value: CachedResponse, ttl: float | None = None) -> None:
@@ -129,56 +137,54 @@ class SQLCache:
             "expires_at": None if lifetime is None else now + lifetime,
             "used_at": now,
         }
-        statement = self._insert(cache_entries).values(**row)
-        statement = statement.on_conflict_do_update(
-            index_elements=[cache_entries.c.key],
-            set_={name: statement.excluded[name] for name in row if name != "key"},
-        )
         check = self._stores % self.check_every == 0
         self._stores += 1
-        async with (
-            storage_errors(self.url, "response cache"),
-            self._engines.get().write.begin() as conn,
-        ):
-            await conn.execute(statement)
+        async with storage_errors(self.url, "response cache"):
+            await self._engines.run(self._set, row, check, now)
+
+    def _set(self, row: dict[str, Any], check: bool, now: float) -> None:
+        with self._engines.write.begin() as conn:
+            conn.execute(self._upsert, row)
             if check:
-                await self._evict(conn, now)
+                self._evict(conn, now)
 
     async def size(self) -> int:
         """The rows stored now (expired ones not yet removed included)."""
-        async with (
-            storage_errors(self.url, "response cache"),
-            self._engines.get().read.connect() as conn,
-        ):
-            counted = await conn.execute(select(func.count()).select_from(cache_entries))
+        async with storage_errors(self.url, "response cache"):
+            return await self._engines.run(self._size)
+
+    def _size(self) -> int:
+        with self._engines.read.connect() as conn:
+            counted = conn.execute(select(func.count()).select_from(cache_entries))
             return int(counted.scalar_one())
 
     async def clear(self) -> None:
         """Remove every entry."""
-        async with (
-            storage_errors(self.url, "response cache"),
-            self._engines.get().write.begin() as conn,
-        ):
-            await conn.execute(delete(cache_entries))
+        async with storage_errors(self.url, "response cache"):
+            await self._engines.run(self._clear)
+
+    def _clear(self) -> None:
+        with self._engines.write.begin() as conn:
+            conn.execute(delete(cache_entries))
 
     async def aclose(self) -> None:
         await self._engines.aclose()
 
-    async def _evict(self, conn: AsyncConnection, now: float) -> None:
+    def _evict(self, conn: Connection, now: float) -> None:
         t = cache_entries
-        await conn.execute(delete(t).where(t.c.expires_at <= now))
-        count = (await conn.execute(select(func.count()).select_from(t))).scalar_one()
+        conn.execute(delete(t).where(t.c.expires_at <= now))
+        count = conn.execute(select(func.count()).select_from(t)).scalar_one()
         excess = int(count) - self._keep
         if excess > 0:
             oldest = select(t.c.key).order_by(t.c.used_at, t.c.key).limit(excess)
-            await conn.execute(delete(t).where(t.c.key.in_(oldest)))
+            conn.execute(delete(t).where(t.c.key.in_(oldest)))
 
-    async def _drop(self, engines: Engines, key: str, condition: Any) -> None:
+    def _drop(self, key: str, condition: Any) -> None:
         """Delete the row of ``key`` if ``condition`` still holds (not a fresh value stored
         meanwhile by another caller)."""
         t = cache_entries
-        async with engines.write.begin() as conn:
-            await conn.execute(delete(t).where(t.c.key == key, condition))
+        with self._engines.write.begin() as conn:
+            conn.execute(delete(t).where(t.c.key == key, condition))
 
     def __repr__(self) -> str:
         return f"SQLCache({self.url.masked!r}, max_entries={self.max_entries}, ttl={self.ttl})"
