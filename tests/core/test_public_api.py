@@ -33,7 +33,7 @@ def test_import_is_light() -> None:
     # drivers. (rich is
     # not in the list: httpx imports its own CLI, and with it rich, whenever rich is installed.)
     code = (
-        "import sys, qwenkit; "
+        "import sys, qwenkit, qwenkit.storage; "
         "heavy = [m for m in ('tiktoken', 'starlette', 'uvicorn', 'typer', 'qwenkit.emulator', 'qwenkit.cli', "
         "'sqlalchemy', 'alembic', 'aiosqlite', 'psycopg', 'redis') "
         "if m in sys.modules]; print(heavy)"

@@ -176,3 +176,16 @@ def test_percentiles_and_durations() -> None:
 def test_an_unmigrated_store_is_one_clear_error(tmp_path: object) -> None:
     with pytest.raises(StorageError, match="never migrated"):
         usage_report(f"sqlite:///{tmp_path}/empty.db", since=NOW - timedelta(days=1), until=NOW)
+
+
+def test_the_reports_api_is_public_in_qwenkit_storage(sqlite_url: str) -> None:
+    import qwenkit.storage as storage
+
+    seed(sqlite_url, ledger())
+    report = storage.usage_report(sqlite_url, since=NOW - timedelta(days=7), until=NOW)
+    assert isinstance(report, storage.UsageReport)
+    assert report.total.requests == 6
+    assert storage.recent_records(sqlite_url, limit=1)[0].model in ("qwen-plus", "qwen-max")
+    assert storage.parse_since("7d", now=NOW) == NOW - timedelta(days=7)
+    with pytest.raises(AttributeError):
+        storage.no_such_name  # noqa: B018
