@@ -1,10 +1,8 @@
 """A real emulator server for the SDK tests: uvicorn in a background thread on a free port.
 
-Not a test module (no ``test_`` prefix) and not a ``conftest.py`` (the folder is shared): the SDK
-test modules import it by name, ``from emulator_server import ...``. That works because
-``tests/`` has no ``__init__.py`` files, so pytest's default ``prepend`` import mode puts each test
-module's own folder on ``sys.path`` before importing it, and mypy does the same for files outside
-packages. ``serve`` is a context manager, so each module owns its server in a module-scoped
+Not a test module: the emulator's SDK tests and the gateway's tests import it by name, ``from
+emulator_server import ...``; ``tests/support`` is on pytest's ``pythonpath`` and mypy's
+``mypy_path`` (``pyproject.toml``). ``serve`` is a context manager, so each module owns its server in a module-scoped
 fixture and shuts it down when the module is done.
 
 ``restored_config`` changes the emulator's settings through the control API for the duration of
