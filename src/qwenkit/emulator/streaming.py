@@ -27,7 +27,6 @@ answer: ``drop`` sends the head and half the JSON body, then drops; ``stall`` de
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any, Literal, Protocol
@@ -42,6 +41,7 @@ from qwenkit.emulator.messages import Wire, internal_error
 from qwenkit.emulator.render import Plan
 from qwenkit.types import ErrorInfo, Event, StreamError
 from qwenkit.wire import compat, native
+from qwenkit.wire.error_body import error_body, json_bytes
 
 __all__ = [
     "FLUSH_BYTES",
@@ -72,14 +72,6 @@ class StreamEncoderLike(Protocol):
     def close(self) -> bytes: ...
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def json_bytes(body: Any) -> bytes:
-    """Compact UTF-8 JSON, as the service writes it."""
-    return _ENCODER.encode(body).encode("utf-8")
-
-
 def error_response(
     error: ErrorInfo,
     *,
@@ -88,18 +80,14 @@ def error_response(
     request_id: str,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """An error up front in the caller's format: compatible JSON envelope (also for streaming
-    requests: the real service answers a rejected compatible stream with JSON), native JSON
-    ``{code, message, request_id}``, or for a native streaming request the SSE-framed
-    ``event:error`` with ``:HTTP_STATUS/NNN`` and the same HTTP status (reference §3.4)."""
+    """An error up front in the caller's format (``qwenkit.wire.error_body``)."""
     if error.request_id is None:
         error = dataclasses.replace(error, request_id=request_id)
     all_headers = {"x-request-id": request_id, **(headers or {})}
-    if wire == "native" and stream:
-        event = native.encode_error_event(error)
-        return Response(event, error.status, {**_SSE_HEADERS, **all_headers}, SSE_MEDIA_TYPE)
-    status, body = native.encode_error(error) if wire == "native" else compat.encode_error(error)
-    return json_response(status, body, all_headers)
+    answer = error_body(error, wire=wire, stream=stream)
+    if answer.media_type == SSE_MEDIA_TYPE:
+        all_headers = {**_SSE_HEADERS, **all_headers}
+    return Response(answer.body, answer.status, all_headers, answer.media_type)
 
 
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
