@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -99,7 +99,7 @@ class AsyncQwen(AsyncStructuredMixin):
         cache: ResponseCache | bool | None = None,
         upstream: Flavour = "dashscope",
         store: str | Store | None = None,
-        budget: Limits | Mapping[str, Limits] | None = None,
+        budget: Limits | Mapping[str, Limits] | Callable[[Call], Any] | None = None,
         tags: Mapping[str, str] | None = None,
         prompt_capture: PromptCapture | None = None,
     ) -> None:
@@ -160,7 +160,10 @@ class AsyncQwen(AsyncStructuredMixin):
         )
 
     def _budget_policy(
-        self, budget: Limits | Mapping[str, Limits], region: str, upstream: Flavour
+        self,
+        budget: Limits | Mapping[str, Limits] | Callable[[Call], Any],
+        region: str,
+        upstream: Flavour,
     ) -> Policy:
         from qwenkit.storage._admission import BudgetPolicy
 
@@ -169,7 +172,13 @@ class AsyncQwen(AsyncStructuredMixin):
                 "budget= needs a store for its counters: store='sqlite:///qwenkit.db' (or "
                 "QWENKIT_STORE_URL / QWENKIT_BUDGETS_URL)"
             )
-        scopes = {"sdk": budget} if isinstance(budget, Limits) else dict(budget)
+        scopes: Any
+        if isinstance(budget, Limits):
+            scopes = {"sdk": budget}
+        elif callable(budget):
+            scopes = budget  # the scopes of each call (the gateway: the caller's key and env)
+        else:
+            scopes = dict(budget)
         return BudgetPolicy(
             self.store.budgets,
             scopes,
@@ -241,6 +250,11 @@ class AsyncQwen(AsyncStructuredMixin):
             raise
         call.tags.update(self.tags)
         return call
+
+    def record_rejection(self, call: Call, error: BaseException) -> None:
+        """Leave the usage record of a call refused before it reached the pipeline (by a door
+        built on this client: the gateway's auth and input checks)."""
+        self._usage.record_rejection(call, error)
 
     def _open(self, call: Call) -> AsyncChatStream:
         return AsyncChatStream(self.pipeline.run(call), call, self._finish)

@@ -1,0 +1,321 @@
+"""The gateway: ``Gateway`` (the SDK's client behind HTTP doors) and ``create_app``.
+
+One ``AsyncQwen`` holds the pipeline every request goes through: the request policies (route,
+``max_tokens``, thinking, history, parameters, context window), the budget admission and
+settlement (the scopes of the caller's key and environment), the response cache, the upstream
+call with its retries, and the usage record that lands in the ledger. A route only reads the
+caller's request in its wire format (``_inbound``), names the caller (``_auth``), runs the
+``Call`` and writes the answer in the same format (``_responses``). A request refused before the
+pipeline (no key, a malformed body) still leaves its ledger record.
+
+Routes: ``POST /compatible-mode/v1/chat/completions`` and ``/v1/chat/completions``, ``GET
+.../models``; ``POST /api/v1/services/aigc/text-generation/generation`` and
+``.../multimodal-generation/generation``; ``GET /healthz``, ``/readyz``. Headers:
+``X-Qwenkit-Task`` (route by task kind), ``X-Qwenkit-Endpoint`` (the endpoint tag of the
+usage record and the reports).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from qwenkit._core.pipeline import Call
+from qwenkit._core.transport import Flavour
+from qwenkit._settings import Settings
+from qwenkit.client import AsyncQwen
+from qwenkit.gateway._auth import Caller, authenticate, check_model
+from qwenkit.gateway._config import GatewayConfig
+from qwenkit.gateway._errors import GatewayError, error_info
+from qwenkit.gateway._inbound import Inbound, Wire, read_inbound
+from qwenkit.gateway._responses import RelayedStream, answer_body, error_response, json_response
+from qwenkit.storage import Limits, Store
+from qwenkit.storage._urls import Part, configured_url, default_store_url
+from qwenkit.streaming import StreamAssembler
+from qwenkit.types import ChatRequest, Event, ReasoningDelta
+from qwenkit.wire import compat, native
+
+__all__ = ["Gateway", "create_app"]
+
+_log = logging.getLogger("qwenkit.gateway")
+_reasoning_log = logging.getLogger("qwenkit.gateway.reasoning")
+_CALLER = "gateway.caller"
+_PARTS: tuple[Part, ...] = ("ledger", "budgets", "cache", "keys")
+
+
+class Gateway:
+    """The SDK client behind the gateway's routes; see the module docstring.
+
+    ``store`` defaults to ``Store.open(config.store_url)`` (the embedded SQLite file when no URL
+    is configured anywhere); ``settings``/``http_client``/``upstream`` configure the upstream as
+    for ``AsyncQwen`` (an ``http_client`` over ``httpx.ASGITransport`` mounts an in-process
+    emulator)."""
+
+    def __init__(
+        self,
+        config: GatewayConfig | None = None,
+        *,
+        settings: Settings | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        upstream: Flavour = "dashscope",
+        store: Store | None = None,
+        **client_options: Any,
+    ) -> None:
+        self.config = config or GatewayConfig()
+        self._owns_store = store is None
+        self.store = store or _open_store(self.config.store_url, settings)
+        self.client = AsyncQwen(
+            settings=settings,
+            http_client=http_client,
+            upstream=upstream,
+            store=self.store,
+            budget=self._scopes if self.store.budgets is not None else None,
+            cache=True if self.config.cache and self.store.cache is not None else None,
+            usage_sinks=[],
+            **client_options,
+        )
+        master = self.config.master_key
+        self._master = master.get_secret_value() if master is not None else None
+
+    # -- the budget scopes of a call ---------------------------------------------------------
+
+    async def _scopes(self, call: Call) -> Mapping[str, Limits]:
+        caller: Caller | None = call.state.get(_CALLER)
+        if caller is None or caller.key is None:
+            return {}
+        scopes = {f"key:{caller.key.id}": caller.key.limits}
+        environment = caller.key.environment
+        if environment and self.store.keys is not None:
+            limits = await self.store.keys.environment(environment)
+            if limits is not None:
+                scopes[f"env:{environment}"] = limits
+        return scopes
+
+    # -- the chat routes ---------------------------------------------------------------------
+
+    async def chat(self, request: Request, wire: Wire) -> Response:
+        request_id = str(uuid.uuid4())
+        stream_hint = wire == "native" and _native_stream_header(request)
+        call = Call(request=ChatRequest.model_construct(model="", messages=[]))
+        call.tags["endpoint"] = request.headers.get("x-qwenkit-endpoint") or ""
+        try:
+            caller = await authenticate(
+                request,
+                keys=self.store.keys,
+                master_key=self._master,
+                required=self.config.require_keys,
+            )
+            _tag(call, caller)
+            inbound = await read_inbound(request, wire, self.config)
+            stream_hint = inbound.stream
+            call.request = inbound.request
+            check_model(caller, inbound.request.model)
+            if inbound.async_task:
+                raise GatewayError.of(
+                    "InvalidParameter", "Asynchronous tasks are not served by this gateway yet."
+                )
+        except GatewayError as exc:
+            self.client.record_rejection(_clean(call), exc)
+            return error_response(exc.error, wire=wire, stream=stream_hint, request_id=request_id)
+        call = _call_of(inbound, request, call.tags)
+        call.state[_CALLER] = caller
+        events = self.client.pipeline.run(call)
+        if inbound.stream:
+            return await self._stream(events, call, inbound, request_id)
+        return await self._whole(events, call, inbound, request_id)
+
+    async def _whole(
+        self, events: AsyncIterator[Event], call: Call, inbound: Inbound, request_id: str
+    ) -> Response:
+        assembler = StreamAssembler()
+        try:
+            async for event in events:
+                assembler.add(event)
+            response = assembler.result()
+        except Exception as exc:
+            error = error_info(exc, request_id=call.request_id or request_id)
+            return error_response(error, wire=inbound.wire, stream=False, request_id=request_id)
+        finally:
+            await _aclose(events)
+        if self.config.reasoning == "log" and response.reasoning:
+            _reasoning_log.debug("request %s reasoning: %s", request_id, response.reasoning)
+        body = answer_body(
+            response,
+            wire=inbound.wire,
+            result_format=inbound.result_format,
+            reasoning=self.config.reasoning == "pass",
+        )
+        return json_response(200, body, {"x-request-id": call.request_id or request_id})
+
+    async def _stream(
+        self, events: AsyncIterator[Event], call: Call, inbound: Inbound, request_id: str
+    ) -> Response:
+        try:  # the first event decides between an error status and a 200 stream
+            first = await events.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except Exception as exc:
+            await _aclose(events)
+            error = error_info(exc, request_id=call.request_id or request_id)
+            return error_response(error, wire=inbound.wire, stream=True, request_id=request_id)
+        keep_reasoning = self.config.reasoning == "pass"
+
+        def keep(event: Event) -> bool:
+            if isinstance(event, ReasoningDelta) and not keep_reasoning:
+                if self.config.reasoning == "log":
+                    _reasoning_log.debug("request %s reasoning: %s", request_id, event.text)
+                return False
+            return True
+
+        def make_encoder() -> Any:
+            if inbound.wire == "compat":
+                return compat.StreamEncoder(include_usage=inbound.include_usage)
+            incremental = inbound.incremental
+            if incremental is None:
+                incremental = bool(call.request.enable_thinking)
+            return native.StreamEncoder(
+                result_format="text" if inbound.result_format == "text" else "message",
+                incremental=incremental,
+            )
+
+        return RelayedStream(
+            _prepend(first, events),
+            make_encoder=make_encoder,
+            keep=keep,
+            buffer=self.config.relay_buffer,
+            keepalive=self.config.keepalive_seconds,
+            request_id=lambda: call.request_id or request_id,
+            headers={"x-request-id": request_id},
+        )
+
+    # -- the other routes --------------------------------------------------------------------
+
+    async def models(self, request: Request) -> Response:
+        try:
+            await authenticate(
+                request,
+                keys=self.store.keys,
+                master_key=self._master,
+                required=self.config.require_keys,
+            )
+        except GatewayError as exc:
+            return error_response(
+                exc.error, wire="compat", stream=False, request_id=str(uuid.uuid4())
+            )
+        names = [*self.client.catalog.names(), *self.config.aliases]
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "qwenkit"} for name in names
+        ]
+        return json_response(200, {"object": "list", "data": data})
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        if self._owns_store:
+            await self.store.aclose()
+
+
+def _open_store(url: str | None, settings: Settings | None) -> Store:
+    """The store at ``url``, else the one the settings name, else the embedded SQLite file."""
+    loaded = settings or Settings.load()
+    if url is None and not any(configured_url(loaded, part) for part in _PARTS):
+        url = default_store_url()
+    return Store.open(url, settings=loaded)
+
+
+def _tag(call: Call, caller: Caller) -> None:
+    if caller.key_id:
+        call.tags["key_id"] = caller.key_id
+    if caller.environment:
+        call.tags["environment"] = caller.environment
+    if not call.tags.get("endpoint"):
+        call.tags.pop("endpoint", None)
+
+
+def _clean(call: Call) -> Call:
+    if not call.tags.get("endpoint"):
+        call.tags.pop("endpoint", None)
+    return call
+
+
+def _call_of(inbound: Inbound, request: Request, tags: Mapping[str, str]) -> Call:
+    chat = inbound.request
+    return Call(
+        request=chat,
+        task=request.headers.get("x-qwenkit-task") or None,
+        thinking=chat.enable_thinking,
+        stream=inbound.stream,
+        explicit=inbound.explicit,
+        tags={name: value for name, value in tags.items() if value},
+    )
+
+
+def _native_stream_header(request: Request) -> bool:
+    sse = request.headers.get("x-dashscope-sse", "").strip().lower() == "enable"
+    return sse or "text/event-stream" in request.headers.get("accept", "").lower()
+
+
+async def _prepend(first: Event | None, rest: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    try:
+        if first is not None:
+            yield first
+        async for event in rest:
+            yield event
+    finally:
+        await _aclose(rest)
+
+
+async def _aclose(events: AsyncIterator[Event]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def create_app(
+    gateway: Gateway, *, contexts: Sequence[Callable[[], AbstractAsyncContextManager[Any]]] = ()
+) -> Starlette:
+    """The ASGI app of ``gateway``, closed with the app's lifespan; ``contexts`` are entered
+    for the app's lifetime too (``qwenkit serve`` runs an in-process emulator's lifespan so)."""
+
+    async def compat_chat(request: Request) -> Response:
+        return await gateway.chat(request, "compat")
+
+    async def native_chat(request: Request) -> Response:
+        return await gateway.chat(request, "native")
+
+    async def healthz(request: Request) -> Response:
+        return json_response(200, {"status": "ok"})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for context in contexts:
+                await stack.enter_async_context(context())
+            try:
+                yield
+            finally:
+                await gateway.aclose()
+
+    routes = [
+        Route("/compatible-mode/v1/chat/completions", compat_chat, methods=["POST"]),
+        Route("/v1/chat/completions", compat_chat, methods=["POST"]),
+        Route("/compatible-mode/v1/models", gateway.models, methods=["GET"]),
+        Route("/v1/models", gateway.models, methods=["GET"]),
+        Route("/api/v1/services/aigc/text-generation/generation", native_chat, methods=["POST"]),
+        Route(
+            "/api/v1/services/aigc/multimodal-generation/generation", native_chat, methods=["POST"]
+        ),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", healthz, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app

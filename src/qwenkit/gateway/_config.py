@@ -1,0 +1,94 @@
+"""The gateway's configuration: ``GatewayConfig``, from a TOML file, ``QWENKIT_GATEWAY_*``
+environment variables and explicit arguments (strongest last).
+
+The upstream (which service, region, mode, key) is the SDK's ``Settings``; this holds only what
+the gateway adds: the store, the admin key, who may call, and the limits on what callers send.
+A TOML file has a ``[gateway]`` table with these fields (``qwenkit serve --config FILE``)::
+
+    [gateway]
+    store_url = "postgresql://qwenkit@db/qwenkit"
+    reasoning = "strip"
+    max_body_bytes = 4194304
+    [gateway.aliases]
+    fast = "qwen-flash"
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from qwenkit._settings import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = ["GatewayConfig", "ReasoningMode"]
+
+ReasoningMode = Literal["strip", "pass", "log"]
+"""What happens to the model's reasoning: ``strip`` never sends it to the client (the default),
+``pass`` sends it (``reasoning_content``), ``log`` keeps it out of the answer and logs it at
+debug level on ``qwenkit.gateway.reasoning``."""
+
+_ENV_PREFIX = "QWENKIT_GATEWAY_"
+
+
+class GatewayConfig(BaseModel):
+    """What the gateway adds to the SDK's settings; see the module docstring."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    store_url: str | None = None
+    """The store of keys, budgets, ledger and cache (``None``: the SDK's settings, else the
+    embedded SQLite file)."""
+    master_key: SecretStr | None = None
+    """The admin key (``QWENKIT_MASTER_KEY``); it may also call the model routes."""
+    require_keys: bool = True
+    """Every model call needs a virtual key (or the master key). ``False`` lets anonymous
+    callers through (a gateway on a private network only)."""
+    reasoning: ReasoningMode = "strip"
+    cache: bool = False
+    """Serve identical requests from the store's response cache."""
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(64, ge=4)
+    max_messages: int = Field(2048, ge=1)
+    relay_buffer: int = Field(32, ge=1)
+    """Events queued between the upstream and a slow client before the upstream read waits."""
+    keepalive_seconds: float = Field(15.0, gt=0)
+    """A stream silent this long (the model thinking, its reasoning stripped) gets an SSE
+    comment, so proxies and clients do not time out."""
+    aliases: dict[str, str] = Field(default_factory=dict)
+    """Model names callers may use for others (``fast`` → ``qwen-flash``)."""
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> GatewayConfig:
+        """The file's ``[gateway]`` table, then the environment, then ``overrides``."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                with open(path, "rb") as handle:
+                    document = tomllib.load(handle)
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read the gateway config {path}: {exc}") from exc
+            table = document.get("gateway", {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: [gateway] must be a table")
+            data.update(table)
+        for name in cls.model_fields:
+            value = os.environ.get(_ENV_PREFIX + name.upper())
+            if value is not None and name != "aliases":
+                data[name] = value
+        master = os.environ.get("QWENKIT_MASTER_KEY")
+        if master:
+            data["master_key"] = master
+        data.update({name: value for name, value in overrides.items() if value is not None})
+        try:
+            return cls.model_validate(data)
+        except ValueError as exc:
+            raise ConfigError(f"invalid gateway configuration: {exc}") from exc

@@ -1,0 +1,314 @@
+"""The gateway over real HTTP, in front of the emulator (also over real HTTP), called with the
+official ``openai`` and ``dashscope`` SDKs and with raw requests: answers, streams, errors in
+the caller's format, the reasoning kept from the client, budgets per key, and a ledger record
+for every request, rejected ones included.
+
+One emulator and one gateway (uvicorn in threads) per module; the gateway's store is a SQLite
+file of the module's tmp dir; each test makes its own keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import dashscope
+import httpx
+import openai
+import pytest
+from dashscope import Generation
+from dashscope.api_entities.http_request import close_shared_sync_session
+from emulator_server import restored_config, serve
+from openai.types.chat import ChatCompletionMessageParam
+
+from qwenkit import Settings, UsageRecord
+from qwenkit.emulator import create_app as emulator_app
+from qwenkit.gateway import Gateway, GatewayConfig, create_app
+from qwenkit.storage import Limits, Store, recent_records
+
+MASTER = "qk-master-test-0123456789"
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Say hello to the gateway."}
+]
+
+
+def generation(**options: Any) -> Any:
+    """``dashscope.Generation.call`` (its stubs type neither dict messages nor streams)."""
+    return Generation.call(**options)
+
+
+@dataclass
+class Served:
+    url: str
+    store_url: str
+    gateway: Gateway
+    upstream: str
+
+    def key(self, name: str = "app", **options: Any) -> tuple[str, str]:
+        """A new virtual key (``(key, id)``)."""
+
+        async def create() -> tuple[str, str]:
+            store = Store.open(self.store_url, parts=["keys"])
+            try:
+                assert store.keys is not None
+                created = await store.keys.create(name, **options)
+                return created.key, created.info.id
+            finally:
+                await store.aclose()
+
+        return asyncio.run(create())
+
+    def records(self, key_id: str | None = None) -> list[UsageRecord]:
+        """The ledger's records (newest first), after what the gateway queued is written."""
+        ledger = self.gateway.store.ledger
+        assert ledger is not None
+        assert ledger.flush(timeout=10)
+        return recent_records(self.store_url, limit=1000, key_id=key_id)
+
+    def openai(self, key: str) -> openai.OpenAI:
+        return openai.OpenAI(api_key=key, base_url=self.url + "/compatible-mode/v1", max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder: Path = tmp_path_factory.mktemp("gateway")
+    store_url = f"sqlite:///{folder / 'store.db'}"
+    with serve(emulator_app()) as upstream:
+        settings = Settings(api_key="sk-emulator-upstream", base_url=upstream)
+        config = GatewayConfig(store_url=store_url, master_key=MASTER)
+        gateway = Gateway(config, settings=settings)
+        with serve(create_app(gateway)) as url:
+            yield Served(url, store_url, gateway, upstream)
+
+
+# -- the OpenAI-compatible routes -----------------------------------------------------------------
+
+
+def test_a_chat_through_the_openai_sdk_is_answered_and_recorded_for_its_key(
+    served: Served,
+) -> None:
+    key, key_id = served.key(environment="prod")
+    with served.openai(key) as client:
+        answer = client.chat.completions.create(model="qwen-plus", messages=MESSAGES)
+    assert answer.choices[0].message.content
+    assert answer.usage is not None
+    assert answer.usage.prompt_tokens > 0
+    [record] = served.records(key_id)
+    assert (record.status, record.model, record.environment) == ("ok", "qwen-plus", "prod")
+    assert record.prompt_tokens == answer.usage.prompt_tokens
+    assert record.cost is not None
+    assert record.cost > 0
+
+
+def test_a_stream_through_the_openai_sdk_arrives_in_pieces_with_its_usage(
+    served: Served,
+) -> None:
+    key, key_id = served.key()
+    with served.openai(key) as client:
+        chunks = list(
+            client.chat.completions.create(
+                model="qwen-plus",
+                messages=MESSAGES,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert len(chunks) > 2
+    assert text
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens > 0
+    [record] = served.records(key_id)
+    assert record.stream
+    assert record.completion_tokens == chunks[-1].usage.completion_tokens
+
+
+def test_the_reasoning_never_reaches_the_client_by_default(served: Served) -> None:
+    key, _ = served.key()
+    with served.openai(key) as client:
+        whole = client.chat.completions.create(
+            model="qwen-plus",
+            messages=MESSAGES,
+            extra_body={"enable_thinking": True},
+        )
+        streamed = list(
+            client.chat.completions.create(
+                model="qwen-plus",
+                messages=MESSAGES,
+                stream=True,
+                extra_body={"enable_thinking": True},
+            )
+        )
+    assert whole.choices[0].message.content
+    assert "reasoning_content" not in whole.choices[0].message.model_dump(exclude_none=True)
+    deltas = [c.choices[0].delta.model_dump(exclude_none=True) for c in streamed if c.choices]
+    assert any(d.get("content") for d in deltas)
+    assert not any(d.get("reasoning_content") for d in deltas)
+
+
+def test_a_missing_or_unknown_key_is_a_401_in_the_openai_envelope_and_is_recorded(
+    served: Served,
+) -> None:
+    before = len(served.records())
+    with (
+        served.openai("qk-000000000000-wrong") as client,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        client.chat.completions.create(model="qwen-plus", messages=MESSAGES)
+    raw = httpx.post(served.url + "/v1/chat/completions", json={"model": "qwen-plus"})
+    assert raw.status_code == 401
+    assert raw.json()["error"]["code"] == "invalid_api_key"
+    assert "x-request-id" in raw.headers
+    assert len(served.records()) == before + 2
+    assert all(r.http_status == 401 for r in served.records()[:2])
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"[1, 2]", 400, "JSON object"),
+        (b'{"model": "qwen-plus"}', 400, "missing"),
+        (b'{"model": "qwen-plus", "messages": "hi"}', 400, "messages"),
+        (b'{"model": "qwen-plus", "messages": ' + b"[" * 500 + b"]" * 500 + b"}", 400, "deeper"),
+        (b'{"model": "qwen-plus", "messages": [{"role": "user", "content": "hi"}], '
+         b'"temperature": "hot"}', 400, "temperature"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_a_4xx_in_the_callers_format_never_a_500(
+    served: Served, body: bytes, status: int, needle: str
+) -> None:
+    key, key_id = served.key()
+    response = httpx.post(
+        served.url + "/compatible-mode/v1/chat/completions",
+        content=body,
+        headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert needle.lower() in error["message"].lower()
+    [record] = served.records(key_id)
+    assert (record.status, record.http_status) == ("error", status)
+
+
+def test_a_body_over_the_limit_is_a_413(served: Served) -> None:
+    key, _ = served.key()
+    response = httpx.post(
+        served.url + "/v1/chat/completions",
+        content=b'{"model": "' + b"x" * (5 * 1024 * 1024) + b'"}',
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 413
+
+
+def test_a_key_over_its_daily_budget_gets_a_429_naming_the_budget(served: Served) -> None:
+    key, key_id = served.key(limits=Limits(daily_cost=Decimal("0.0000001")))
+    with served.openai(key) as client, pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="qwen-plus", messages=MESSAGES)
+    assert caught.value.status_code == 429
+    assert f"key:{key_id}" in str(caught.value)
+    [record] = served.records(key_id)
+    assert (record.status, record.http_status, record.attempts) == ("error", 429, 0)
+
+
+def test_a_key_limited_to_some_models_may_not_call_others(served: Served) -> None:
+    key, _ = served.key(models=["qwen-flash"])
+    with served.openai(key) as client, pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model="qwen-plus", messages=MESSAGES)
+
+
+def test_the_models_route_lists_the_catalog(served: Served) -> None:
+    key, _ = served.key()
+    with served.openai(key) as client:
+        names = {model.id for model in client.models.list()}
+    assert {"qwen-plus", "qwen-flash", "qwen-max"} <= names
+
+
+def test_a_client_that_disconnects_mid_stream_ends_the_call_as_cancelled(served: Served) -> None:
+    key, key_id = served.key()
+    pacing = {"pacing": {"tokens_per_second": 200, "chunk_tokens": 2}}
+    with httpx.Client(base_url=served.upstream) as control, restored_config(control, pacing):
+        with (
+            httpx.Client(base_url=served.url, timeout=10) as client,
+            client.stream(
+                "POST",
+                "/v1/chat/completions",
+                headers={"authorization": f"Bearer {key}"},
+                json={"model": "qwen-plus", "messages": MESSAGES, "stream": True,
+                      "max_tokens": 2000},
+            ) as response,
+        ):  # fmt: skip
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            received = [next(lines) for _ in range(6)]
+        assert any(line.startswith("data: ") for line in received)
+        deadline = time.monotonic() + 5
+        while not served.records(key_id) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    [record] = served.records(key_id)
+    assert record.status == "cancelled"
+    assert record.latency_s < 5  # the call ended with the client, not with the answer
+
+
+# -- the DashScope-native routes ------------------------------------------------------------------
+
+
+@pytest.fixture
+def dashscope_base(served: Served) -> Iterator[str]:
+    previous = dashscope.base_http_api_url
+    dashscope.base_http_api_url = served.url + "/api/v1"
+    try:
+        yield served.url
+    finally:
+        dashscope.base_http_api_url = previous
+        close_shared_sync_session()
+
+
+def test_a_chat_through_the_dashscope_sdk_is_answered_natively(
+    served: Served, dashscope_base: str
+) -> None:
+    key, key_id = served.key()
+    response = generation(
+        model="qwen-plus", messages=MESSAGES, result_format="message", api_key=key
+    )
+    assert response.status_code == 200, response
+    assert response.output.choices[0].message.content
+    assert response.usage.input_tokens > 0
+    [record] = served.records(key_id)
+    assert record.status == "ok"
+
+
+def test_a_native_stream_through_the_dashscope_sdk(served: Served, dashscope_base: str) -> None:
+    key, _ = served.key()
+    responses = list(
+        generation(
+            model="qwen-plus",
+            messages=MESSAGES,
+            result_format="message",
+            stream=True,
+            incremental_output=True,
+            api_key=key,
+        )
+    )
+    assert all(r.status_code == 200 for r in responses)
+    text = "".join(r.output.choices[0].message.content for r in responses if r.output)
+    assert len(responses) > 2
+    assert text
+
+
+def test_a_native_error_is_the_dashscope_envelope(served: Served, dashscope_base: str) -> None:
+    response = generation(model="qwen-plus", messages=MESSAGES, api_key="qk-bad-key")
+    assert response.status_code == 401
+    assert response.code == "InvalidApiKey"
+    raw = httpx.post(
+        served.url + "/api/v1/services/aigc/text-generation/generation",
+        content=json.dumps({"model": "qwen-plus", "input": {}}),
+        headers={"authorization": f"Bearer {served.key()[0]}"},
+    )
+    assert raw.status_code == 400
+    assert set(raw.json()) >= {"code", "message", "request_id"}
