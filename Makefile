@@ -1,5 +1,5 @@
 # qwenkit: every target installs what it needs first, so a fresh clone needs only python3 and make.
-#   make run    install everything, then open `qwenkit chat` (the built-in emulator without a key)
+#   make run    install everything, then start the gateway, `qwenkit serve` (the built-in emulator without a key)
 #   make test   install everything, then run the whole test suite
 #   make check  lint + types + import contracts + tests (what CI runs)
 #   make bench  the benchmarks in bench/ (figures, not assertions)
@@ -26,7 +26,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 install: $(VENV)/.synced
 
 run: install
-	$(RUN) qwenkit chat
+	$(RUN) qwenkit serve
 
 test: install
 	$(RUN) pytest

@@ -24,6 +24,7 @@ from qwenkit.cli import (
     _models,
     _report,
     _route,
+    _serve,
     _tokens,
 )
 from qwenkit.cli._output import fail
@@ -43,6 +44,7 @@ app.command("models")(_models.models)
 app.command("chat")(_chat.chat)
 app.command("route")(_route.route)
 app.command("emulate")(_emulate.emulate)
+app.command("serve")(_serve.serve)
 app.add_typer(_lint.app, name="lint")
 app.add_typer(_keys.app, name="keys")
 app.command("report")(_report.report)

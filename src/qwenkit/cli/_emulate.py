@@ -15,7 +15,7 @@ import typer
 if TYPE_CHECKING:
     from qwenkit.emulator import EmulatorConfig
 
-__all__ = ["banner", "build_config", "emulate"]
+__all__ = ["banner", "build_config", "emulate", "sdk_examples"]
 
 
 def build_config(
@@ -52,15 +52,20 @@ def banner(host: str, port: int) -> str:
   control API:                {root}/_emulator/health  (config, requests, reset, scenarios)
   API key: any "sk-..." (unless the config lists keys)
 
-openai SDK:
+{sdk_examples(compat, native, "sk-emulator")}"""
+
+
+def sdk_examples(compat: str, native: str, key: str) -> str:
+    """How to point the ``openai`` and ``dashscope`` SDKs at a server with these base URLs."""
+    return f"""openai SDK:
   from openai import OpenAI
-  client = OpenAI(api_key="sk-emulator", base_url="{compat}")
+  client = OpenAI(api_key="{key}", base_url="{compat}")
   client.chat.completions.create(model="qwen-plus", messages=[{{"role": "user", "content": "Hi"}}])
 
 dashscope SDK:
   import dashscope
   dashscope.base_http_api_url = "{native}"
-  dashscope.Generation.call(api_key="sk-emulator", model="qwen-plus",
+  dashscope.Generation.call(api_key="{key}", model="qwen-plus",
                             messages=[{{"role": "user", "content": "Hi"}}], result_format="message")
 """
 

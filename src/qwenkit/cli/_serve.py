@@ -1,0 +1,182 @@
+"""``qwenkit serve``: the gateway over HTTP (uvicorn).
+
+The upstream is the SDK's settings (``DASHSCOPE_API_KEY``, ``QWENKIT_REGION``, ``QWENKIT_MODE``,
+``QWENKIT_BASE_URL``...). With no key and no base URL configured, the emulator is mounted in
+process as the upstream (a demo, and what ``make run`` starts), and the banner says so. The store
+is ``--store``/``[gateway] store_url``/``QWENKIT_STORE_URL``, else the embedded SQLite file in the
+qwenkit home.
+
+The master key (the admin API's, and a key that may call the model routes) is
+``QWENKIT_MASTER_KEY``; without it, one is generated on the first start, written to
+``master.key`` next to the embedded store (mode 0600) and printed once; later starts read that
+file and print only where it is. With ``--workers N`` uvicorn runs N processes, each with its own
+gateway (and its own ledger writer) built by ``app_factory`` from ``QWENKIT_SERVE_*`` variables.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from qwenkit.cli._emulate import sdk_examples
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = ["app_factory", "banner", "build_app", "serve"]
+
+_CONFIG_ENV = "QWENKIT_SERVE_CONFIG"
+_STORE_ENV = "QWENKIT_SERVE_STORE"
+
+
+def _master_key(store_url: str | None) -> tuple[str, str]:
+    """The master key and how it was found (``env``, ``file <path>``, ``new <path>``)."""
+    given = os.environ.get("QWENKIT_MASTER_KEY")
+    if given:
+        return given, "env"
+    from qwenkit.storage._urls import default_store_url, parse_store_url
+
+    url = parse_store_url(store_url or default_store_url(), part="keys")
+    home = Path(url.sqlite_path).parent if url.backend == "sqlite" else _home()
+    path = home / "master.key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip(), f"file {path}"
+    home.mkdir(parents=True, exist_ok=True)
+    key = "qk-master-" + secrets.token_urlsafe(24)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key, f"new {path}"
+
+
+def _home() -> Path:
+    from qwenkit.storage._urls import default_store_url, parse_store_url
+
+    return Path(parse_store_url(default_store_url(), part="keys").sqlite_path).parent
+
+
+def build_app(config_file: str | None, store: str | None) -> tuple[Starlette, dict[str, str]]:
+    """The gateway app and what the banner reports (upstream, store, master key source)."""
+    import httpx
+
+    from qwenkit._settings import Settings
+    from qwenkit.gateway import Gateway, GatewayConfig, create_app
+
+    settings = Settings.load()
+    store_url = store or os.environ.get("QWENKIT_STORE_URL")
+    config = GatewayConfig.load(config_file, store_url=store_url)
+    master, source = _master_key(config.store_url)
+    config = GatewayConfig.model_validate({**config.model_dump(), "master_key": master})
+    facts = {"master": source}
+    contexts: list[Any] = []
+    http_client = None
+    configured = (settings.base_url, settings.compat_base_url, settings.native_base_url)
+    if settings.resolved_api_key() is None and not any(configured):
+        from qwenkit.emulator import create_app as emulator_app
+        from qwenkit.testing import StreamingASGITransport
+
+        emulator = emulator_app()
+        http_client = httpx.AsyncClient(transport=StreamingASGITransport(emulator))
+        settings = Settings.load(api_key="sk-emulator-in-process", base_url="http://emulator")
+        contexts.append(lambda: emulator.router.lifespan_context(emulator))
+        facts["upstream"] = "the emulator, in process (no DASHSCOPE_API_KEY set)"
+    else:
+        facts["upstream"] = f"DashScope {settings.mode} ({settings.url_for(settings.mode)})"
+    gateway = Gateway(config, settings=settings, http_client=http_client)
+    urls = {str(url) for url in gateway.store.urls.values()}
+    if len(urls) == 1:
+        facts["store"] = urls.pop()
+    else:
+        facts["store"] = ", ".join(f"{part}: {url}" for part, url in gateway.store.urls.items())
+    if http_client is not None:
+        contexts.append(lambda: _closing(http_client))
+    if master.startswith("qk-master-") and source.startswith("new"):
+        facts["master_key"] = master
+    return create_app(gateway, contexts=contexts), facts
+
+
+class _closing:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+
+
+def app_factory() -> Starlette:
+    """The app of one uvicorn worker (``--workers``)."""
+    app, _ = build_app(os.environ.get(_CONFIG_ENV) or None, os.environ.get(_STORE_ENV) or None)
+    return app
+
+
+def banner(host: str, port: int, facts: dict[str, str]) -> str:
+    """What ``qwenkit serve`` prints: where it listens, its upstream and store, how to call it."""
+    root = f"http://{host}:{port}"
+    compat, native = f"{root}/compatible-mode/v1", f"{root}/api/v1"
+    source = facts["master"]
+    if "master_key" in facts:
+        master = f"master key (shown once, kept in {source[4:]}): {facts['master_key']}"
+    elif source == "env":
+        master = "master key: QWENKIT_MASTER_KEY"
+    else:
+        master = f"master key: in {source[5:]}"
+    return f"""qwenkit gateway on {root}
+  upstream: {facts["upstream"]}
+  store:    {facts["store"]}
+  {master}
+  OpenAI-compatible base URL: {compat}
+  DashScope native base URL:  {native}
+
+Make a key for your app:  qwenkit keys create my-app --env dev --daily-budget 5
+
+{sdk_examples(compat, native, "qk-...")}
+curl:
+  curl {compat}/chat/completions -H "Authorization: Bearer qk-..." \\
+    -H "Content-Type: application/json" \\
+    -d '{{"model": "qwen-plus", "messages": [{{"role": "user", "content": "Hi"}}]}}'
+"""
+
+
+def serve(
+    *,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+    config: str | None = typer.Option(
+        None, "--config", help="Gateway config file (TOML, a [gateway] table).", show_default=False
+    ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="Store URL (default: QWENKIT_STORE_URL, else the embedded SQLite).",
+        show_default=False,
+    ),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Run the gateway: an OpenAI- and DashScope-compatible server in front of Qwen."""
+    import uvicorn
+
+    app, facts = build_app(config, store)
+    typer.echo(banner(host, port, facts))
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none", lifespan="on")
+        return
+    os.environ[_CONFIG_ENV] = config or ""
+    os.environ[_STORE_ENV] = store or ""
+    uvicorn.run(
+        "qwenkit.cli._serve:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        ws="none",
+        lifespan="on",
+    )
