@@ -312,3 +312,79 @@ def test_a_native_error_is_the_dashscope_envelope(served: Served, dashscope_base
     )
     assert raw.status_code == 400
     assert set(raw.json()) >= {"code", "message", "request_id"}
+
+
+# -- operations -----------------------------------------------------------------------------------
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def test_metrics_count_requests_tokens_and_errors_behind_the_master_key(served: Served) -> None:
+    key, _ = served.key()
+    assert httpx.get(served.url + "/metrics").status_code == 401
+    assert (
+        httpx.get(served.url + "/metrics", headers={"authorization": f"Bearer {key}"}).status_code
+        == 401
+    )
+    master = {"authorization": f"Bearer {MASTER}"}
+
+    def scrape() -> str:
+        served.records()  # the ledger flushed: every record went through the sinks
+        response = httpx.get(served.url + "/metrics", headers=master)
+        assert response.status_code == 200
+        return response.text
+
+    before = scrape()
+    with served.openai(key) as client:
+        client.with_options(
+            default_headers={"x-qwenkit-endpoint": "metrics-test"}
+        ).chat.completions.create(model="qwen-plus", messages=MESSAGES)
+    httpx.post(
+        served.url + "/v1/chat/completions",
+        content=b"{",
+        headers={"authorization": f"Bearer {key}"},
+    )
+    after = scrape()
+    ok = {"endpoint": "metrics-test", "model": "qwen-plus", "status": "ok"}
+    assert (
+        metric(after, "qwenkit_gateway_requests_total", **ok)
+        == metric(before, "qwenkit_gateway_requests_total", **ok) + 1
+    )
+    assert metric(after, "qwenkit_gateway_tokens_total", endpoint="metrics-test", kind="prompt") > 0
+    assert (
+        metric(after, "qwenkit_gateway_requests_total", code="400")
+        >= metric(before, "qwenkit_gateway_requests_total", code="400") + 1
+    )
+    assert "qwenkit_ledger_queued" in after
+    assert "sk-emulator-upstream" not in after
+    assert key not in after
+
+
+def test_an_endpoint_tag_per_request_cannot_grow_the_metrics_without_bound(served: Served) -> None:
+    metrics = served.gateway.metrics
+    for i in range(300):
+        metrics.prompt_cache_warning(f"endpoint-{i}")
+    text = metrics.render().decode()
+    assert text.count("qwenkit_gateway_prompt_cache_warnings_total{") <= 101
+
+
+def test_a_dynamic_system_prompt_is_reported_in_a_header(served: Served) -> None:
+    key, _ = served.key()
+    prompt = "You are a support bot. Today is 2026-12-06 19:52:01. " + "Be kind. " * 200
+    response = httpx.post(
+        served.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": "qwen-plus", "messages": [{"role": "system", "content": prompt}, *MESSAGES]},
+    )
+    assert response.status_code == 200
+    assert "dynamic content" in response.headers["x-qwenkit-prompt-cache"]

@@ -24,6 +24,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 import httpx
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,6 +38,7 @@ from qwenkit.gateway._auth import Caller, authenticate, check_model
 from qwenkit.gateway._config import GatewayConfig
 from qwenkit.gateway._errors import GatewayError, error_info
 from qwenkit.gateway._inbound import Inbound, Wire, read_inbound
+from qwenkit.gateway._metrics import GatewayMetrics
 from qwenkit.gateway._responses import RelayedStream, answer_body, error_response, json_response
 from qwenkit.storage import Limits, Store
 from qwenkit.storage._urls import Part, configured_url, default_store_url
@@ -71,6 +73,7 @@ class Gateway:
         **client_options: Any,
     ) -> None:
         self.config = config or GatewayConfig()
+        self.metrics = GatewayMetrics()
         self._owns_store = store is None
         self.store = store or _open_store(self.config.store_url, settings)
         self.client = AsyncQwen(
@@ -80,9 +83,11 @@ class Gateway:
             store=self.store,
             budget=self._scopes if self.store.budgets is not None else None,
             cache=True if self.config.cache and self.store.cache is not None else None,
-            usage_sinks=[],
+            usage_sinks=[self.metrics],
             **client_options,
         )
+        if self.store.ledger is not None:
+            self.metrics.watch_ledger(self.store.ledger)
         master = self.config.master_key
         self._master = master.get_secret_value() if master is not None else None
 
@@ -154,7 +159,17 @@ class Gateway:
             result_format=inbound.result_format,
             reasoning=self.config.reasoning == "pass",
         )
-        return json_response(200, body, {"x-request-id": call.request_id or request_id})
+        headers = {"x-request-id": call.request_id or request_id, **self._lint_headers(call)}
+        return json_response(200, body, headers)
+
+    def _lint_headers(self, call: Call) -> dict[str, str]:
+        """``x-qwenkit-prompt-cache`` when the prompt-cache lint found dynamic content in the
+        system prompt (reported on the first call of each prompt shape)."""
+        found = [note for note in call.notes if note.startswith("prompt cache:")]
+        if not found:
+            return {}
+        self.metrics.prompt_cache_warning(call.tags.get("endpoint"))
+        return {"x-qwenkit-prompt-cache": found[0].removeprefix("prompt cache:").strip()}
 
     async def _stream(
         self, events: AsyncIterator[Event], call: Call, inbound: Inbound, request_id: str
@@ -187,14 +202,15 @@ class Gateway:
                 incremental=incremental,
             )
 
+        self.metrics.streams.inc()
         return RelayedStream(
-            _prepend(first, events),
+            _prepend(first, events, done=self.metrics.streams.dec),
             make_encoder=make_encoder,
             keep=keep,
             buffer=self.config.relay_buffer,
             keepalive=self.config.keepalive_seconds,
             request_id=lambda: call.request_id or request_id,
-            headers={"x-request-id": request_id},
+            headers={"x-request-id": request_id, **self._lint_headers(call)},
         )
 
     # -- the other routes --------------------------------------------------------------------
@@ -216,6 +232,23 @@ class Gateway:
             {"id": name, "object": "model", "created": 0, "owned_by": "qwenkit"} for name in names
         ]
         return json_response(200, {"object": "list", "data": data})
+
+    async def metrics_page(self, request: Request) -> Response:
+        if not self.config.metrics_public:
+            try:
+                caller = await authenticate(
+                    request, keys=None, master_key=self._master, required=True
+                )
+            except GatewayError as exc:
+                return error_response(
+                    exc.error, wire="compat", stream=False, request_id=str(uuid.uuid4())
+                )
+            if not caller.master:
+                return error_response(
+                    GatewayError.of("InvalidApiKey", "Metrics need the master key.", status=401).error,
+                    wire="compat", stream=False, request_id=str(uuid.uuid4()),
+                )  # fmt: skip
+        return Response(self.metrics.render(), 200, media_type=CONTENT_TYPE_LATEST)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -263,13 +296,16 @@ def _native_stream_header(request: Request) -> bool:
     return sse or "text/event-stream" in request.headers.get("accept", "").lower()
 
 
-async def _prepend(first: Event | None, rest: AsyncIterator[Event]) -> AsyncIterator[Event]:
+async def _prepend(
+    first: Event | None, rest: AsyncIterator[Event], *, done: Callable[[], None]
+) -> AsyncIterator[Event]:
     try:
         if first is not None:
             yield first
         async for event in rest:
             yield event
     finally:
+        done()
         await _aclose(rest)
 
 
@@ -315,6 +351,7 @@ def create_app(
         ),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", healthz, methods=["GET"]),
+        Route("/metrics", gateway.metrics_page, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway

@@ -53,6 +53,8 @@ class GatewayConfig(BaseModel):
     """Every model call needs a virtual key (or the master key). ``False`` lets anonymous
     callers through (a gateway on a private network only)."""
     reasoning: ReasoningMode = "strip"
+    metrics_public: bool = False
+    """``GET /metrics`` without the master key (a scraper on a private network)."""
     cache: bool = False
     """Serve identical requests from the store's response cache."""
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
