@@ -22,7 +22,7 @@ from qwenkit.cli._output import console, fail, print_json
 from qwenkit.cli._store import store_option, store_url
 
 if TYPE_CHECKING:
-    from qwenkit.storage import Budgets, BudgetState, Keys
+    from qwenkit.storage import BudgetState
 
 app = typer.Typer(
     help="Budgets: spent, reserved, limit and reset time per key and environment.",
@@ -42,7 +42,7 @@ def show(
 
     rows = anyio.run(_states, key_id, env, store)
     if as_json:
-        print_json([_row(state) for state in rows])
+        print_json([state.to_dict() for state in rows])
         return
     if not rows:
         console.print("no budgets: no key or environment here has a limit")
@@ -51,7 +51,7 @@ def show(
     for column in ("scope", "limit of", "limit", "spent", "reserved", "remaining", "resets at"):
         table.add_column(column, justify="left" if column in ("scope", "limit of") else "right")
     for state in rows:
-        data = _row(state)
+        data = state.to_dict()
         table.add_row(
             state.scope,
             _kind(state.kind),
@@ -97,41 +97,20 @@ def set_limits(
 
 async def _states(key_id: str | None, env: str | None, store: str | None) -> list[BudgetState]:
     from qwenkit._settings import Settings
-    from qwenkit.storage import Limits
     from qwenkit.storage._budgets import open_budgets
     from qwenkit.storage._keys import open_keys
+    from qwenkit.storage._status import budget_states
 
     keys = open_keys(store_url("keys", store))
     zone = Settings.load().budget_timezone
     budgets = open_budgets(store_url("budgets", store), timezone=zone)
     try:
-        scopes: dict[str, Limits] = {}
-        if key_id is not None:
-            info = await keys.get(key_id)
-            if info is None:
-                fail(f"no key with id {key_id!r} (see `qwenkit keys list`)")
-            scopes[f"key:{info.id}"] = info.limits
-            if info.environment and env is None:
-                env = info.environment
-        elif env is None:
-            for info in await keys.list():
-                scopes[f"key:{info.id}"] = info.limits
-                if info.environment:
-                    scopes.setdefault(f"env:{info.environment}", Limits())
-        if env is not None:
-            scopes[f"env:{env}"] = Limits()
-        return await _read(keys, budgets, scopes)
+        return await budget_states(keys, budgets, key_id=key_id, env=env)
+    except LookupError as exc:
+        fail(f"{exc} (see `qwenkit keys list`)")
     finally:
         await keys.aclose()
         await budgets.aclose()
-
-
-async def _read(keys: Keys, budgets: Budgets, scopes: dict[str, Any]) -> list[BudgetState]:
-    states: list[BudgetState] = []
-    for scope, given in scopes.items():
-        limits = (await keys.environment(scope[4:]) or given) if scope.startswith("env:") else given
-        states.extend(await budgets.status(scope, limits))
-    return states
 
 
 def _kind(kind: str) -> str:
@@ -140,18 +119,6 @@ def _kind(kind: str) -> str:
         "requests_per_minute": "requests/min",
         "tokens_per_minute": "tokens/min",
     }[kind]
-
-
-def _row(state: BudgetState) -> dict[str, Any]:
-    return {
-        "scope": state.scope,
-        "kind": state.kind,
-        "limit": str(state.limit),
-        "spent": str(state.spent),
-        "reserved": str(state.reserved),
-        "remaining": str(state.remaining),
-        "resets_at": state.resets_at.isoformat(),
-    }
 
 
 def _describe(limits: Any) -> str:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.markup import escape
@@ -139,7 +139,7 @@ def list_keys(
     """List the keys (never the keys themselves): limits, models, created, last used."""
     found: Sequence[KeyInfo] = _run(lambda keys: keys.list(include_revoked=include_revoked), store)
     if as_json:
-        print_json({"keys": [_row(info) for info in found]})
+        print_json({"keys": [info.to_dict() for info in found]})
         return
     if not found:
         console.print("No keys." if include_revoked else "No active keys (--all shows revoked).")
@@ -212,19 +212,3 @@ def _limits(limits: Limits) -> str:
 
 def _when(moment: datetime | None, missing: str = "") -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment is not None else missing
-
-
-def _row(info: KeyInfo) -> dict[str, Any]:
-    limits = info.limits
-    return {
-        "id": info.id,
-        "name": info.name,
-        "environment": info.environment,
-        "daily_budget": None if limits.daily_cost is None else str(limits.daily_cost),
-        "rpm": limits.requests_per_minute,
-        "tpm": limits.tokens_per_minute,
-        "models": None if info.models is None else list(info.models),
-        "created_at": info.created_at.isoformat(),
-        "last_used_at": info.last_used_at.isoformat() if info.last_used_at else None,
-        "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None,
-    }

@@ -34,6 +34,7 @@ from qwenkit._core.pipeline import Call
 from qwenkit._core.transport import Flavour
 from qwenkit._settings import Settings
 from qwenkit.client import AsyncQwen
+from qwenkit.gateway._admin import admin_routes
 from qwenkit.gateway._auth import Caller, authenticate, check_model
 from qwenkit.gateway._config import GatewayConfig
 from qwenkit.gateway._errors import GatewayError, error_info
@@ -90,6 +91,11 @@ class Gateway:
             self.metrics.watch_ledger(self.store.ledger)
         master = self.config.master_key
         self._master = master.get_secret_value() if master is not None else None
+
+    @property
+    def master_key(self) -> str | None:
+        """The admin key (never logged)."""
+        return self._master
 
     # -- the budget scopes of a call ---------------------------------------------------------
 
@@ -352,6 +358,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", healthz, methods=["GET"]),
         Route("/metrics", gateway.metrics_page, methods=["GET"]),
+        *admin_routes(gateway.store, gateway.master_key),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway

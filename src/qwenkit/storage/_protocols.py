@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from qwenkit._core.cache import ResponseCache
 from qwenkit._core.usage import UsageRecord
@@ -124,6 +124,18 @@ class BudgetState:
     def remaining(self) -> Decimal:
         return max(Decimal(0), self.limit - self.spent - self.reserved)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: amounts as decimal strings, the reset time in ISO 8601."""
+        return {
+            "scope": self.scope,
+            "kind": self.kind,
+            "limit": str(self.limit),
+            "spent": str(self.spent),
+            "reserved": str(self.reserved),
+            "remaining": str(self.remaining),
+            "resets_at": self.resets_at.isoformat(),
+        }
+
 
 class Budgets(Protocol):
     """Atomic reservations against limits; never check-then-increment."""
@@ -175,6 +187,22 @@ class KeyInfo:
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (never the key: it is not stored)."""
+        limits = self.limits
+        return {
+            "id": self.id,
+            "name": self.name,
+            "environment": self.environment,
+            "daily_budget": None if limits.daily_cost is None else str(limits.daily_cost),
+            "rpm": limits.requests_per_minute,
+            "tpm": limits.tokens_per_minute,
+            "models": None if self.models is None else list(self.models),
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
 
 
 @dataclass(frozen=True, slots=True)
