@@ -48,6 +48,7 @@ bench: install
 	$(RUN) python bench/codec_bench.py
 	$(RUN) python bench/emulator_bench.py
 	$(RUN) python bench/sdk_bench.py
+	$(RUN) python bench/gateway_bench.py
 	$(RUN) python bench/storage_bench.py
 
 clean:
