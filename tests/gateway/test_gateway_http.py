@@ -255,6 +255,25 @@ def test_a_client_that_disconnects_mid_stream_ends_the_call_as_cancelled(served:
     assert record.latency_s < 5  # the call ended with the client, not with the answer
 
 
+def test_each_wire_is_served_by_an_upstream_of_the_other(served: Served, tmp_path: Path) -> None:
+    """The openai SDK through a gateway whose upstream speaks native; the dashscope SDK (below,
+    ``test_a_chat_through_the_dashscope_sdk...``) through one whose upstream speaks compat."""
+    settings = Settings(api_key="sk-emulator-upstream", base_url=served.upstream, mode="native")
+    config = GatewayConfig(store_url=f"sqlite:///{tmp_path / 'native.db'}", master_key=MASTER)
+    with serve(create_app(Gateway(config, settings=settings))) as url:
+        client = openai.OpenAI(api_key=MASTER, base_url=url + "/v1", max_retries=0)
+        with client:
+            whole = client.chat.completions.create(model="qwen-plus", messages=MESSAGES)
+            chunks = list(
+                client.chat.completions.create(model="qwen-plus", messages=MESSAGES, stream=True)
+            )
+    assert whole.choices[0].message.content
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    log = httpx.get(served.upstream + "/_emulator/requests", params={"limit": 2}).json()
+    entries = log["requests"] if isinstance(log, dict) else log
+    assert [entry["wire"] for entry in entries] == ["native", "native"]
+
+
 # -- the DashScope-native routes ------------------------------------------------------------------
 
 
