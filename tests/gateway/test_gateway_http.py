@@ -320,6 +320,48 @@ def test_a_native_stream_through_the_dashscope_sdk(served: Served, dashscope_bas
     assert text
 
 
+def test_an_async_task_is_submitted_followed_by_its_key_only_and_recorded(served: Served) -> None:
+    key, key_id = served.key()
+    other, _ = served.key()
+    limited, _ = served.key(limits=Limits(requests_per_minute=100))
+    route = served.url + "/api/v1/services/aigc/text-generation/generation"
+    body = {"model": "qwen-plus", "input": {"messages": MESSAGES},
+            "parameters": {"result_format": "message"}}  # fmt: skip
+    tasks = {"tasks": {"text_generation_async": True, "pending_seconds": 0.05,
+                       "running_seconds": 0.05}}  # fmt: skip
+    with httpx.Client(base_url=served.upstream) as control, restored_config(control, tasks):
+        submitted = httpx.post(
+            route, json=body,
+            headers={"authorization": f"Bearer {key}", "x-dashscope-async": "enable"},
+        )  # fmt: skip
+        assert submitted.status_code == 200, submitted.text
+        task_id = submitted.json()["output"]["task_id"]
+        assert submitted.json()["output"]["task_status"] == "PENDING"
+        url = f"{served.url}/api/v1/tasks/{task_id}"
+        deadline = time.monotonic() + 10
+        while True:
+            polled = httpx.get(url, headers={"authorization": f"Bearer {key}"}).json()
+            if (
+                polled["output"]["task_status"] in ("SUCCEEDED", "FAILED")
+                or time.monotonic() > deadline
+            ):
+                break
+            time.sleep(0.05)
+        hidden = httpx.get(url, headers={"authorization": f"Bearer {other}"})
+        refused = httpx.post(
+            route, json=body,
+            headers={"authorization": f"Bearer {limited}", "x-dashscope-async": "enable"},
+        )  # fmt: skip
+    assert polled["output"]["task_status"] == "SUCCEEDED"
+    assert polled["output"]["choices"][0]["message"]["content"]
+    assert hidden.status_code == 404
+    assert refused.status_code == 400
+    assert "budget or rate" in refused.json()["message"]
+    [record] = served.records(key_id)
+    assert (record.status, record.model) == ("ok", "qwen-plus")
+    assert record.completion_tokens > 0
+
+
 def test_a_native_error_is_the_dashscope_envelope(served: Served, dashscope_base: str) -> None:
     response = generation(model="qwen-plus", messages=MESSAGES, api_key="qk-bad-key")
     assert response.status_code == 401

@@ -65,7 +65,7 @@ from qwenkit.client._call import MessagesInput, make_call
 from qwenkit.client._result import AsyncChatStream, ChatResult, build_result
 from qwenkit.client._structured import AsyncStructuredMixin
 from qwenkit.client._tasks import AsyncTask, BackgroundJobs, LocalTask
-from qwenkit.client._tasks_server import TaskContext, submit_server
+from qwenkit.client._tasks_server import ServerTask, TaskContext, submit_server
 from qwenkit.storage import Limits, Store
 from qwenkit.storage._urls import configured_url
 from qwenkit.types import ChatRequest
@@ -250,6 +250,11 @@ class AsyncQwen(AsyncStructuredMixin):
             raise
         call.tags.update(self.tags)
         return call
+
+    async def submit_call(self, call: Call) -> ServerTask:
+        """Submit a ``Call`` made by a door built on this client (the gateway) as a service
+        task; ``submit(server=True)`` for everyone else."""
+        return await submit_server(self._tasks, call)
 
     def record_rejection(self, call: Call, error: BaseException) -> None:
         """Leave the usage record of a call refused before it reached the pipeline (by a door

@@ -111,6 +111,14 @@ class ServerTask(AsyncTask):
     def _url(self) -> str:
         return f"{self._context.settings.native_url}/tasks/{self.id}"
 
+    def snapshot(self) -> dict[str, Any]:
+        """The task as the last ``status()`` saw it: ``{"output": ..., "usage": ...}`` in the
+        native task API's shape (what a gateway relays)."""
+        body: dict[str, Any] = {"output": {"task_id": self.id, **self._output}}
+        if self._usage is not None:
+            body["usage"] = self._usage
+        return body
+
     async def status(self) -> str:
         data = await _request(self._context, "GET", self._url)
         self._output = dict(data.get("output") or {})

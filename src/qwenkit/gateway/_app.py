@@ -10,7 +10,9 @@ pipeline (no key, a malformed body) still leaves its ledger record.
 
 Routes: ``POST /compatible-mode/v1/chat/completions`` and ``/v1/chat/completions``, ``GET
 .../models``; ``POST /api/v1/services/aigc/text-generation/generation`` and
-``.../multimodal-generation/generation``; ``GET /healthz``, ``/readyz``. Headers:
+``.../multimodal-generation/generation`` (with ``X-DashScope-Async: enable``: a task,
+``_tasks``), ``GET /api/v1/tasks/{id}``; ``GET /healthz``, ``/readyz``, ``/metrics``; the admin
+API (``_admin``). Headers:
 ``X-Qwenkit-Task`` (route by task kind), ``X-Qwenkit-Endpoint`` (the endpoint tag of the
 usage record and the reports).
 """
@@ -41,6 +43,7 @@ from qwenkit.gateway._errors import GatewayError, error_info
 from qwenkit.gateway._inbound import Inbound, Wire, read_inbound
 from qwenkit.gateway._metrics import GatewayMetrics
 from qwenkit.gateway._responses import RelayedStream, answer_body, error_response, json_response
+from qwenkit.gateway._tasks import TaskBook
 from qwenkit.storage import Limits, Store
 from qwenkit.storage._urls import Part, configured_url, default_store_url
 from qwenkit.streaming import StreamAssembler
@@ -75,6 +78,7 @@ class Gateway:
     ) -> None:
         self.config = config or GatewayConfig()
         self.metrics = GatewayMetrics()
+        self.tasks = TaskBook()
         self._owns_store = store is None
         self.store = store or _open_store(self.config.store_url, settings)
         self.client = AsyncQwen(
@@ -130,15 +134,19 @@ class Gateway:
             stream_hint = inbound.stream
             call.request = inbound.request
             check_model(caller, inbound.request.model)
-            if inbound.async_task:
+            if inbound.async_task and caller.key is not None and not caller.key.limits.empty:
                 raise GatewayError.of(
-                    "InvalidParameter", "Asynchronous tasks are not served by this gateway yet."
+                    "InvalidParameter",
+                    "Asynchronous tasks are not available to a key with a budget or rate "
+                    "limit (a task outlives the reservation of one call).",
                 )
         except GatewayError as exc:
             self.client.record_rejection(_clean(call), exc)
             return error_response(exc.error, wire=wire, stream=stream_hint, request_id=request_id)
         call = _call_of(inbound, request, call.tags)
         call.state[_CALLER] = caller
+        if inbound.async_task:
+            return await self._submit(call, caller, request_id)
         events = self.client.pipeline.run(call)
         if inbound.stream:
             return await self._stream(events, call, inbound, request_id)
@@ -218,6 +226,39 @@ class Gateway:
             request_id=lambda: call.request_id or request_id,
             headers={"x-request-id": request_id, **self._lint_headers(call)},
         )
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    async def _submit(self, call: Call, caller: Caller, request_id: str) -> Response:
+        if call.thinking is None:
+            call.thinking = False  # a task cannot stream, so it does not think unless asked
+        try:
+            task = await self.client.submit_call(call)
+        except Exception as exc:
+            error = error_info(exc, request_id=call.request_id or request_id)
+            return error_response(error, wire="native", stream=False, request_id=request_id)
+        self.tasks.add(task, caller.key_id)
+        body = {"output": {"task_id": task.id, "task_status": "PENDING"},
+                "request_id": call.request_id or request_id}  # fmt: skip
+        return json_response(200, body, {"x-request-id": request_id})
+
+    async def task(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            caller = await authenticate(
+                request,
+                keys=self.store.keys,
+                master_key=self._master,
+                required=self.config.require_keys,
+            )
+            entry = self.tasks.get(
+                request.path_params["task_id"], caller.key_id, master=caller.master
+            )
+            body = await self.tasks.poll(entry)
+        except Exception as exc:
+            error = error_info(exc, request_id=request_id)
+            return error_response(error, wire="native", stream=False, request_id=request_id)
+        return json_response(200, {**body, "request_id": request_id}, {"x-request-id": request_id})
 
     # -- the other routes --------------------------------------------------------------------
 
@@ -355,6 +396,7 @@ def create_app(
         Route(
             "/api/v1/services/aigc/multimodal-generation/generation", native_chat, methods=["POST"]
         ),
+        Route("/api/v1/tasks/{task_id}", gateway.task, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", healthz, methods=["GET"]),
         Route("/metrics", gateway.metrics_page, methods=["GET"]),
