@@ -148,3 +148,16 @@ def test_a_redis_store_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = qwenkit(capsys, "keys", "list", "--store", "redis://127.0.0.1:6379/0")
     assert code == 1
     assert "keys store needs" in err
+
+
+def test_a_key_carries_its_reasoning_policy(capsys: pytest.CaptureFixture[str], store: str) -> None:
+    code, out, err = qwenkit(
+        capsys, "keys", "create", "debug", "--reasoning", "pass", "--store", store
+    )
+    assert code == 0, err
+    info = verify(store, out.strip())
+    assert info is not None
+    assert info.reasoning == "pass"
+    code, out, err = qwenkit(capsys, "keys", "create", "x", "--reasoning", "show", "--store", store)
+    assert code == 2
+    assert "reasoning must be one of strip, pass, log" in err

@@ -69,13 +69,14 @@ def test_a_key_is_created_shown_once_listed_without_it_and_revoked(admin: Admin)
     response = admin.call(
         "POST", "/admin/keys",
         json={"name": "billing", "environment": "prod", "daily_budget": "5", "rpm": 60,
-              "models": ["qwen-plus"]},
+              "models": ["qwen-plus"], "reasoning": "log"},
     )  # fmt: skip
     assert response.status_code == 201
     created = response.json()
     key, key_id = created["key"], created["id"]
     assert key.startswith(f"qk-{key_id}-")
     assert (created["daily_budget"], created["rpm"], created["models"]) == ("5", 60, ["qwen-plus"])
+    assert created["reasoning"] == "log"
     listed = admin.call("GET", "/admin/keys").json()["keys"]
     assert key_id in [row["id"] for row in listed]
     assert key not in admin.call("GET", "/admin/keys").text
@@ -93,6 +94,10 @@ def test_bad_admin_input_is_a_400_that_names_the_field(admin: Admin) -> None:
     assert response.status_code == 400
     assert "rpm" in response.json()["error"]["message"]
     assert admin.call("POST", "/admin/keys", content=b"{").status_code == 400
+    assert (
+        admin.call("POST", "/admin/keys", json={"name": "x", "reasoning": "show"}).status_code
+        == 400
+    )
     assert admin.call("GET", "/admin/report?by=colour").status_code == 400
     assert admin.call("GET", "/admin/report?since=yesterday").status_code == 400
     assert admin.call("GET", "/admin/budgets?key=000000000000").status_code == 404

@@ -151,6 +151,24 @@ def test_the_reasoning_never_reaches_the_client_by_default(served: Served) -> No
     assert not any(d.get("reasoning_content") for d in deltas)
 
 
+def test_a_key_with_reasoning_pass_gets_the_reasoning(served: Served) -> None:
+    key, _ = served.key(reasoning="pass")
+    with served.openai(key) as client:
+        whole = client.chat.completions.create(
+            model="qwen-plus", messages=MESSAGES, extra_body={"enable_thinking": True}
+        )
+        streamed = list(
+            client.chat.completions.create(
+                model="qwen-plus", messages=MESSAGES, stream=True,
+                extra_body={"enable_thinking": True},
+            )
+        )  # fmt: skip
+    assert whole.choices[0].message.model_dump().get("reasoning_content")
+    deltas = [c.choices[0].delta.model_dump() for c in streamed if c.choices]
+    assert any(d.get("reasoning_content") for d in deltas)
+    assert any(d.get("content") for d in deltas)
+
+
 def test_a_missing_or_unknown_key_is_a_401_in_the_openai_envelope_and_is_recorded(
     served: Served,
 ) -> None:

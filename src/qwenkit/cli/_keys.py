@@ -103,6 +103,14 @@ def create(
         metavar="A,B",
         help="Models the key may call, comma-separated (default: any).",
     ),
+    reasoning: str | None = typer.Option(
+        None,
+        "--reasoning",
+        metavar="strip|pass|log",
+        help="What the gateway does with the model's reasoning for this key (default: the "
+        "gateway's setting, strip).",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help='Print {"key": ..., "id": ...}.'),
     store: str | None = store_option(),
 ) -> None:
@@ -114,7 +122,10 @@ def create(
     )
     chosen = _models(models)
     created = _run(
-        lambda keys: keys.create(name, environment=env, limits=limits, models=chosen), store
+        lambda keys: keys.create(
+            name, environment=env, limits=limits, models=chosen, reasoning=reasoning
+        ),
+        store,
     )
     if as_json:
         print_json({"key": created.key, "id": created.info.id})

@@ -9,7 +9,7 @@ commands), so the CLI, this API and the dashboard agree by construction.
 | --- | --- |
 | ``GET /admin/keys[?all=true]`` | the keys (never a key itself) |
 | ``POST /admin/keys`` | ``{"name", "environment"?, "daily_budget"?, "rpm"?, "tpm"?,
-  "models"?}``: 201 with ``key``, shown this once |
+  "models"?, "reasoning"?}``: 201 with ``key``, shown this once |
 | ``DELETE /admin/keys/{id}`` | revoke |
 | ``PUT /admin/environments/{name}`` | ``{"daily_budget"?, "rpm"?, "tpm"?}``: the environment's limits |
 | ``GET /admin/budgets[?key=ID][&env=NAME]`` | spent, reserved, limit, remaining, reset time |
@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import anyio.to_thread
 import pydantic
@@ -59,6 +59,7 @@ class _NewKey(_LimitsBody):
     name: str = pydantic.Field(min_length=1, max_length=200)
     environment: str | None = pydantic.Field(None, min_length=1, max_length=64)
     models: list[str] | None = None
+    reasoning: Literal["strip", "pass", "log"] | None = None
 
 
 def admin_routes(store: Store, master_key: str | None) -> list[Route]:
@@ -128,7 +129,11 @@ class _Admin:
     async def create_key(self, request: Request) -> Response:
         new: _NewKey = await _body_of(request, _NewKey)
         created = await self._keys().create(
-            new.name, environment=new.environment, limits=new.limits(), models=new.models
+            new.name,
+            environment=new.environment,
+            limits=new.limits(),
+            models=new.models,
+            reasoning=new.reasoning,
         )
         return json_response(201, {"key": created.key, **created.info.to_dict()})
 

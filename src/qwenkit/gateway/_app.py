@@ -165,13 +165,14 @@ class Gateway:
             return error_response(error, wire=inbound.wire, stream=False, request_id=request_id)
         finally:
             await _aclose(events)
-        if self.config.reasoning == "log" and response.reasoning:
+        mode = self._reasoning(call)
+        if mode == "log" and response.reasoning:
             _reasoning_log.debug("request %s reasoning: %s", request_id, response.reasoning)
         body = answer_body(
             response,
             wire=inbound.wire,
             result_format=inbound.result_format,
-            reasoning=self.config.reasoning == "pass",
+            reasoning=mode == "pass",
         )
         headers = {"x-request-id": call.request_id or request_id, **self._lint_headers(call)}
         return json_response(200, body, headers)
@@ -196,11 +197,12 @@ class Gateway:
             await _aclose(events)
             error = error_info(exc, request_id=call.request_id or request_id)
             return error_response(error, wire=inbound.wire, stream=True, request_id=request_id)
-        keep_reasoning = self.config.reasoning == "pass"
+        mode = self._reasoning(call)
+        keep_reasoning = mode == "pass"
 
         def keep(event: Event) -> bool:
             if isinstance(event, ReasoningDelta) and not keep_reasoning:
-                if self.config.reasoning == "log":
+                if mode == "log":
                     _reasoning_log.debug("request %s reasoning: %s", request_id, event.text)
                 return False
             return True
@@ -226,6 +228,12 @@ class Gateway:
             request_id=lambda: call.request_id or request_id,
             headers={"x-request-id": request_id, **self._lint_headers(call)},
         )
+
+    def _reasoning(self, call: Call) -> str:
+        """The reasoning policy of the call's key, else the gateway's."""
+        caller: Caller | None = call.state.get(_CALLER)
+        chosen = caller.key.reasoning if caller is not None and caller.key is not None else None
+        return chosen or self.config.reasoning
 
     # -- tasks ------------------------------------------------------------------------------
 

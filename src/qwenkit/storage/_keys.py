@@ -53,6 +53,7 @@ from qwenkit.storage._urls import StoreURL, parse_store_url
 __all__ = [
     "KEY_PREFIX",
     "LAST_USED_RESOLUTION",
+    "REASONING_POLICIES",
     "SCRYPT_PARAMS",
     "SQLKeys",
     "check_limits",
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 KEY_PREFIX = "qk"
+REASONING_POLICIES = ("strip", "pass", "log")
+"""A key's reasoning policy (``KeyInfo.reasoning``): never sent, sent, or logged only."""
 SCRYPT_PARAMS: dict[str, int] = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 LAST_USED_RESOLUTION = 60.0
 """Seconds: ``last_used_at`` is rewritten only when it is older than this."""
@@ -139,6 +142,7 @@ def _info(row: Any) -> KeyInfo:
         created_at=created,
         revoked_at=_aware(row.revoked_at),
         last_used_at=_aware(row.last_used_at),
+        reasoning=row.reasoning,
     )
 
 
@@ -188,9 +192,14 @@ class SQLKeys:
         environment: str | None = None,
         limits: Limits = _NO_LIMITS,
         models: Sequence[str] | None = None,
+        reasoning: str | None = None,
     ) -> CreatedKey:
         """A new key; ``CreatedKey.key`` is the only time the key exists outside its holder."""
         _check_name("key name", name, _NAME_LIMIT)
+        if reasoning not in (None, *REASONING_POLICIES):
+            raise UsageError(
+                f"reasoning must be one of {', '.join(REASONING_POLICIES)}, not {reasoning!r}"
+            )
         if environment is not None:
             _check_name("environment name", environment, _ENVIRONMENT_LIMIT)
         check_limits(limits)
@@ -214,6 +223,7 @@ class SQLKeys:
                 "tpm": limits.tokens_per_minute,
                 "models": None if chosen is None else json.dumps(list(chosen)),
                 "created_at": created,
+                "reasoning": reasoning,
             }
             try:
                 async with (
@@ -234,6 +244,7 @@ class SQLKeys:
                 created_at=created,
                 revoked_at=None,
                 last_used_at=None,
+                reasoning=reasoning,
             )
             return CreatedKey(key=f"{KEY_PREFIX}-{key_id}-{secret}", info=info)
         raise StorageError(

@@ -183,6 +183,9 @@ class KeyInfo:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    reasoning: str | None = None
+    """What the gateway does with the model's reasoning for this key: ``strip``, ``pass`` or
+    ``log`` (``None``: the gateway's default)."""
 
     @property
     def active(self) -> bool:
@@ -202,6 +205,7 @@ class KeyInfo:
             "created_at": self.created_at.isoformat(),
             "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "reasoning": self.reasoning,
         }
 
 
@@ -223,6 +227,7 @@ class Keys(Protocol):
         environment: str | None = None,
         limits: Limits = Limits(),
         models: Sequence[str] | None = None,
+        reasoning: str | None = None,
     ) -> CreatedKey: ...
 
     async def verify(self, key: str) -> KeyInfo | None:

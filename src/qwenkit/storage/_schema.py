@@ -125,9 +125,11 @@ keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
     Column("last_used_at", DateTime(timezone=True)),
+    Column("reasoning", String(8)),
 )
 """Virtual keys: ``qk-<id>-<secret>``; only ``scrypt(secret, salt)`` is stored. ``models`` is a
-JSON list (``NULL``: any model)."""
+JSON list (``NULL``: any model); ``reasoning`` the key's reasoning policy (``NULL``: the
+gateway's default)."""
 
 environments = Table(
     "qk_environments",
