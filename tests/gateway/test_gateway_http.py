@@ -196,6 +196,10 @@ def test_a_missing_or_unknown_key_is_a_401_in_the_openai_envelope_and_is_recorde
         (b'{"model": "qwen-plus", "messages": ' + b"[" * 500 + b"]" * 500 + b"}", 400, "deeper"),
         (b'{"model": "qwen-plus", "messages": [{"role": "user", "content": "hi"}], '
          b'"temperature": "hot"}', 400, "temperature"),
+        (b'{"model": "qwen-plus", "messages": [{"role": "user", "content": "hi"}], '
+         b'"temperature": NaN}', 400, "NaN is not a JSON value"),
+        (b'{"model": "qwen-plus", "messages": [{"role": "user", "content": "hi"}], '
+         b'"top_p": 1e999}', 400, "out of range"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_4xx_in_the_callers_format_never_a_500(

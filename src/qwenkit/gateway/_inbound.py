@@ -10,6 +10,7 @@ codes, answered in the caller's format by the route. Model aliases are applied h
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -74,7 +75,7 @@ def parse_json(data: bytes, *, max_depth: int) -> dict[str, Any]:
             "InvalidParameter", f"The request body is nested deeper than {max_depth} levels."
         )
     try:
-        body = json.loads(data)
+        body = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError) as exc:
         raise GatewayError.of(
             "InvalidParameter", f"The request body is not valid JSON: {exc}"
@@ -82,6 +83,20 @@ def parse_json(data: bytes, *, max_depth: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise GatewayError.of("InvalidParameter", "The request body must be a JSON object.")
     return body
+
+
+def _no_constant(name: str) -> None:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259) and cannot be sent on."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, refusing one too large for a float (``1e999``), which
+    Python would read as infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def _depth(data: bytes) -> int:
