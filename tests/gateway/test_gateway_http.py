@@ -296,6 +296,29 @@ def test_each_wire_is_served_by_an_upstream_of_the_other(served: Served, tmp_pat
     assert [entry["wire"] for entry in entries] == ["native", "native"]
 
 
+def test_a_configured_fallback_answers_when_a_model_keeps_failing(
+    served: Served, tmp_path: Path
+) -> None:
+    settings = Settings(api_key="sk-emulator-upstream", base_url=served.upstream)
+    config = GatewayConfig(
+        store_url=f"sqlite:///{tmp_path / 'fallback.db'}", master_key=MASTER,
+        fallbacks={"qwen-max": ["qwen-plus"]},
+    )  # fmt: skip
+    rule = {"match": {"model": "qwen-max"},
+            "error": {"status": 503, "code": "ServiceUnavailable", "message": "busy"}}  # fmt: skip
+    with httpx.Client(base_url=served.upstream) as control:
+        control.post("/_emulator/scenarios", json=[rule]).raise_for_status()
+        try:
+            with serve(create_app(Gateway(config, settings=settings))) as url:
+                client = openai.OpenAI(api_key=MASTER, base_url=url + "/v1", max_retries=0)
+                with client:
+                    answer = client.chat.completions.create(model="qwen-max", messages=MESSAGES)
+        finally:
+            control.post("/_emulator/scenarios", json=[]).raise_for_status()
+    assert answer.model == "qwen-plus"
+    assert answer.choices[0].message.content
+
+
 # -- the DashScope-native routes ------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ A client holds its configuration (``Settings``), one pooled ``httpx.AsyncClient`
 every call goes through, outermost first::
 
     UsagePolicy                       one usage record per call (sees every outcome)
+    FallbackPolicy                    only with ``fallbacks=``: the next model on a retryable failure
     RoutePolicy … ContextWindowPolicy  the request policies (``default_policies``)
     BudgetPolicy                      only with ``budget=...``: admit (reserve), then settle
     ObservePolicy                     timings and the reasoning side channel
@@ -53,6 +54,7 @@ from qwenkit._core.cache import CachePolicy, ResponseCache
 from qwenkit._core.observe import ObservePolicy, ReasoningCallback
 from qwenkit._core.pipeline import Call, Pipeline, Policy
 from qwenkit._core.policies import default_policies
+from qwenkit._core.policies.fallback import FallbackPolicy
 from qwenkit._core.retries import RetryPolicy
 from qwenkit._core.send import Send
 from qwenkit._core.transport import Flavour, Upstream
@@ -102,6 +104,7 @@ class AsyncQwen(AsyncStructuredMixin):
         budget: Limits | Mapping[str, Limits] | Callable[[Call], Any] | None = None,
         tags: Mapping[str, str] | None = None,
         prompt_capture: PromptCapture | None = None,
+        fallbacks: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.settings = _settings(
             settings, upstream, api_key=api_key, region=region, mode=mode, base_url=base_url
@@ -129,8 +132,10 @@ class AsyncQwen(AsyncStructuredMixin):
             sinks, region=region_name, catalog=catalog, capture=prompt_capture
         )
         response_cache = _response_cache(cache, self.store)
-        policies: list[Policy] = [
-            self._usage,
+        policies: list[Policy] = [self._usage]
+        if fallbacks:
+            policies.append(FallbackPolicy(fallbacks))
+        policies += [
             *default_policies(
                 catalog=catalog,
                 router=self.router,

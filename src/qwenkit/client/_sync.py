@@ -67,6 +67,7 @@ class Qwen:
         budget: Limits | Mapping[str, Limits] | None = None,
         tags: Mapping[str, str] | None = None,
         prompt_capture: PromptCapture | None = None,
+        fallbacks: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.aio = AsyncQwen(
             api_key=api_key,
@@ -90,6 +91,7 @@ class Qwen:
             budget=budget,
             tags=tags,
             prompt_capture=prompt_capture,
+            fallbacks=fallbacks,
         )
         """The ``AsyncQwen`` this client drives (use it from async code)."""
         self._runner = Runner()

@@ -89,6 +89,7 @@ class Gateway:
             budget=self._scopes if self.store.budgets is not None else None,
             cache=True if self.config.cache and self.store.cache is not None else None,
             usage_sinks=[self.metrics],
+            fallbacks=self.config.fallbacks or None,
             **client_options,
         )
         if self.store.ledger is not None:

@@ -65,6 +65,9 @@ class GatewayConfig(BaseModel):
     keepalive_seconds: float = Field(15.0, gt=0)
     """A stream silent this long (the model thinking, its reasoning stripped) gets an SSE
     comment, so proxies and clients do not time out."""
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    """Models to try, in order, when a model fails with a retryable error before answering
+    (``qwen-max`` → ``["qwen-plus"]``); see ``qwenkit._core.policies.fallback``."""
     aliases: dict[str, str] = Field(default_factory=dict)
     """Model names callers may use for others (``fast`` → ``qwen-flash``)."""
 
@@ -84,7 +87,7 @@ class GatewayConfig(BaseModel):
             data.update(table)
         for name in cls.model_fields:
             value = os.environ.get(_ENV_PREFIX + name.upper())
-            if value is not None and name != "aliases":
+            if value is not None and name not in ("aliases", "fallbacks"):
                 data[name] = value
         master = os.environ.get("QWENKIT_MASTER_KEY")
         if master:
