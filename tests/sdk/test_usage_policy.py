@@ -32,7 +32,7 @@ async def test_normal_call_records_tokens_cost_and_timings() -> None:
     assert events == list(ANSWER)
     record = only(sink)
     assert record.status == "ok"
-    assert (record.http_status, record.error_code) == (None, None)
+    assert (record.http_status, record.error_code) == (200, None)
     assert record.model == "qwen-plus"
     assert (record.endpoint, record.key_id, record.region) == ("chat", "team-a", "ap-southeast-1")
     assert record.stream is True

@@ -323,7 +323,7 @@ def _outcome(seen: _Observed, error: BaseException | None) -> tuple[Status, int 
     """(status, http_status, error_code) of a call that ended with ``error`` (or none)."""
     if error is None:
         if seen.stream_error is None:
-            return "ok", None, None
+            return "ok", 200, None
         info = seen.stream_error.error
         return "error", info.status, info.code
     if not isinstance(error, Exception):  # GeneratorExit, CancelledError, KeyboardInterrupt
