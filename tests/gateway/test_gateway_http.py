@@ -494,3 +494,31 @@ def test_a_dynamic_system_prompt_is_reported_in_a_header(served: Served) -> None
     )
     assert response.status_code == 200
     assert "dynamic content" in response.headers["x-qwenkit-prompt-cache"]
+
+
+def test_a_repeated_request_is_answered_from_the_cache_and_says_so(
+    served: Served, tmp_path: Path
+) -> None:
+    settings = Settings(api_key="sk-emulator-upstream", base_url=served.upstream)
+    config = GatewayConfig(store_url=f"sqlite:///{tmp_path / 'cached.db'}", cache=True,
+                           require_keys=False)  # fmt: skip
+    cached = Gateway(config, settings=settings)
+    body = {"model": "qwen-plus", "messages": [{"role": "user", "content": "Cache me, please."}],
+            "temperature": 0, "max_tokens": 16}  # fmt: skip
+    with serve(create_app(cached)) as url:
+        first, second, streamed = (
+            httpx.post(url + "/v1/chat/completions", json=request)
+            for request in (body, body, body | {"stream": True})
+        )
+    assert [r.status_code for r in (first, second, streamed)] == [200, 200, 200]
+    assert first.headers["x-qwenkit-cache"] == "miss"
+    assert second.headers["x-qwenkit-cache"] == "hit"
+    content = first.json()["choices"][0]["message"]["content"]
+    assert second.json()["choices"][0]["message"]["content"] == content
+    assert streamed.headers["x-qwenkit-cache"] == "hit", streamed.headers
+    assert streamed.text.rstrip().endswith("data: [DONE]")  # replayed as a stream
+    key, _ = served.key()
+    uncached = httpx.post(served.url + "/v1/chat/completions", json=body,
+                          headers={"authorization": f"Bearer {key}"})  # fmt: skip
+    assert uncached.status_code == 200
+    assert "x-qwenkit-cache" not in uncached.headers  # the cache is off by default

@@ -176,7 +176,14 @@ class Gateway:
             reasoning=mode == "pass",
         )
         headers = {"x-request-id": call.request_id or request_id, **self._lint_headers(call)}
-        return json_response(200, body, headers)
+        return json_response(200, body, headers | self._cache_header(call))
+
+    def _cache_header(self, call: Call) -> dict[str, str]:
+        """``x-qwenkit-cache: hit`` or ``miss`` when the response cache is on (known once the
+        first event is out: a hit replays the stored events)."""
+        if self.client.cache_policy is None:
+            return {}
+        return {"x-qwenkit-cache": "hit" if call.cache_hit else "miss"}
 
     def _lint_headers(self, call: Call) -> dict[str, str]:
         """``x-qwenkit-prompt-cache`` when the prompt-cache lint found dynamic content in the
@@ -227,7 +234,8 @@ class Gateway:
             buffer=self.config.relay_buffer,
             keepalive=self.config.keepalive_seconds,
             request_id=lambda: call.request_id or request_id,
-            headers={"x-request-id": request_id, **self._lint_headers(call)},
+            headers={"x-request-id": request_id, **self._lint_headers(call)}
+            | self._cache_header(call),
         )
 
     def _reasoning(self, call: Call) -> str:
