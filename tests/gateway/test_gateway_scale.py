@@ -1,0 +1,198 @@
+"""Scale-out: two ``qwenkit serve`` processes on two ports, sharing PostgreSQL (keys, ledger)
+and Redis (budgets, response cache), behave as one gateway.
+
+- a key's daily budget that fits 10 calls holds across both: 100 concurrent requests, half to
+  each process, are answered at most 10 times, the rest 429 naming the budget;
+- a response cached by one process is served by the other (``x-qwenkit-cache: hit``);
+- a key created through one process's admin API authenticates on the other at once;
+- the report of either process sees every request of both, refused ones included.
+
+The upstream is the emulator over real HTTP in this process; the gateways are real processes
+started the way users start them (``python -m qwenkit serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from emulator_server import free_port, serve
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+
+from qwenkit.catalog import estimate_max_cost
+from qwenkit.emulator import create_app as emulator_app
+from qwenkit.tokens import count_messages
+
+MASTER = "qk-master-scale-0123456789"
+MESSAGES: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Tell me a long story about two gateways."}
+]
+MAX_TOKENS = 8
+START_TIMEOUT = 60.0
+
+
+@pytest.fixture
+def gateways(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[list[str]]:
+    """Two gateway processes on the shared stores; their base URLs."""
+    with serve(emulator_app()) as upstream:
+        env = {
+            **os.environ,
+            "DASHSCOPE_API_KEY": "sk-emulator-upstream",
+            "QWENKIT_BASE_URL": upstream,
+            "QWENKIT_STORE_URL": postgres_url,
+            "QWENKIT_BUDGETS_URL": redis_url,
+            "QWENKIT_CACHE_URL": redis_url,
+            "QWENKIT_MASTER_KEY": MASTER,
+            "QWENKIT_GATEWAY_CACHE": "true",
+            "QWENKIT_HOME": str(tmp_path),
+        }
+        ports = [free_port(), free_port()]
+        processes = []
+        for port in ports:
+            with (tmp_path / f"gateway-{port}.log").open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "qwenkit", "serve", "--port", str(port)],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        try:
+            for url, process in zip(urls, processes, strict=True):
+                wait_ready(url, process, tmp_path)
+            yield urls
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], logs: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = "\n".join(p.read_text() for p in logs.glob("gateway-*.log"))
+            pytest.fail(f"the gateway at {url} exited ({process.returncode}):\n{output}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the gateway at {url} did not start within {START_TIMEOUT} s")
+
+
+def admin(
+    url: str,
+    method: str,
+    path: str,
+    *,
+    json: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> httpx.Response:
+    return httpx.request(
+        method,
+        url + path,
+        json=json,
+        params=params,
+        headers={"authorization": f"Bearer {MASTER}"},
+        timeout=10,
+    )
+
+
+def burst(urls: list[str], key: str, each: int) -> list[ChatCompletion | Exception]:
+    """``each`` requests at once to every gateway, through ``openai.AsyncOpenAI``."""
+
+    async def run() -> list[ChatCompletion | Exception]:
+        clients = [
+            openai.AsyncOpenAI(api_key=key, base_url=url + "/v1", max_retries=0) for url in urls
+        ]
+        try:
+            calls = [
+                client.chat.completions.create(
+                    model="qwen-plus", messages=MESSAGES, max_tokens=MAX_TOKENS
+                )
+                for client in clients
+                for _ in range(each)
+            ]
+            return list(await asyncio.gather(*calls, return_exceptions=True))  # type: ignore[arg-type]
+        finally:
+            for client in clients:
+                await client.close()
+
+    return asyncio.run(run())
+
+
+def test_two_processes_on_shared_stores_behave_as_one_gateway(gateways: list[str]) -> None:
+    first, second = gateways
+    one = estimate_max_cost(
+        count_messages(list(MESSAGES), model="qwen-plus").total, MAX_TOKENS, "qwen-plus"
+    ).total
+    budget = one * 10 + one / 2
+    made = admin(first, "POST", "/admin/keys", json={"name": "shared", "daily_budget": str(budget)})
+    assert made.status_code == 201, made.text
+    key, key_id = made.json()["key"], made.json()["id"]
+
+    # the budget holds across the two processes
+    results = burst(gateways, key, each=50)
+    unexpected = [
+        r for r in results if isinstance(r, Exception) and not isinstance(r, openai.RateLimitError)
+    ]
+    assert not unexpected, unexpected[:3]
+    refused = [r for r in results if isinstance(r, openai.RateLimitError)]
+    successes = len(results) - len(refused)
+    assert 9 <= successes <= 10
+    assert all(f"key:{key_id}" in str(error) for error in refused)
+    [state] = admin(second, "GET", "/admin/budgets", params={"key": key_id}).json()["budgets"]
+    assert Decimal(state["spent"]) == one * successes
+    assert Decimal(state["spent"]) <= budget
+    assert Decimal(state["reserved"]) == 0
+
+    # an answer cached by one process is served by the other
+    open_key = admin(first, "POST", "/admin/keys", json={"name": "cache"}).json()
+    body = {"model": "qwen-plus", "temperature": 0, "max_tokens": 16,
+            "messages": [{"role": "user", "content": "Cache me across processes."}]}  # fmt: skip
+    answers = [
+        httpx.post(
+            url + "/v1/chat/completions",
+            json=body,
+            headers={"authorization": f"Bearer {open_key['key']}"},
+            timeout=10,
+        )
+        for url in (first, second)
+    ]
+    assert [a.status_code for a in answers] == [200, 200], answers[1].text
+    assert [a.headers["x-qwenkit-cache"] for a in answers] == ["miss", "hit"]
+    assert answers[0].json()["choices"][0]["message"] == answers[1].json()["choices"][0]["message"]
+
+    # the report of either process sees every request of both
+    deadline = time.monotonic() + 15
+    while True:
+        report = admin(second, "GET", "/admin/report", params={"since": "1d", "by": "key"}).json()
+        rows = {row["group"]: row for row in report["rows"]}
+        counts = (
+            rows.get(key_id, {}).get("requests"),
+            rows.get(open_key["id"], {}).get("requests"),
+        )
+        if counts == (100, 2) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert counts == (100, 2)
+    assert rows[key_id]["ok"] == successes
+    assert rows[key_id]["errors"] == 100 - successes
