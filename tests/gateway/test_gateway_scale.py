@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -25,7 +22,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from emulator_server import free_port, serve
+from emulator_server import serve
+from gateway_process import gateway_processes
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from qwenkit.catalog import estimate_max_cost
@@ -37,7 +35,6 @@ MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Tell me a long story about two gateways."}
 ]
 MAX_TOKENS = 8
-START_TIMEOUT = 60.0
 
 
 @pytest.fixture
@@ -55,47 +52,8 @@ def gateways(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[list
             "QWENKIT_GATEWAY_CACHE": "true",
             "QWENKIT_HOME": str(tmp_path),
         }
-        ports = [free_port(), free_port()]
-        processes = []
-        for port in ports:
-            with (tmp_path / f"gateway-{port}.log").open("wb") as log:
-                processes.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "qwenkit", "serve", "--port", str(port)],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
-        try:
-            for url, process in zip(urls, processes, strict=True):
-                wait_ready(url, process, tmp_path)
+        with gateway_processes(env, tmp_path, [[], []]) as urls:
             yield urls
-        finally:
-            for process in processes:
-                process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], logs: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = "\n".join(p.read_text() for p in logs.glob("gateway-*.log"))
-            pytest.fail(f"the gateway at {url} exited ({process.returncode}):\n{output}")
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the gateway at {url} did not start within {START_TIMEOUT} s")
 
 
 def admin(
