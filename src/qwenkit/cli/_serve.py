@@ -10,13 +10,19 @@ The master key (the admin API's, and a key that may call the model routes) is
 ``QWENKIT_MASTER_KEY``; without it, one is generated on the first start, written to
 ``master.key`` next to the embedded store (mode 0600) and printed once; later starts read that
 file and print only where it is. With ``--workers N`` uvicorn runs N processes, each with its own
-gateway (and its own ledger writer) built by ``app_factory`` from ``QWENKIT_SERVE_*`` variables.
+gateway (and its own ledger writer) built by ``app_factory`` from ``QWENKIT_SERVE_*`` variables,
+and ``/metrics`` of any of them reports all of them (``PROMETHEUS_MULTIPROC_DIR``, a fresh
+directory unless given).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +37,7 @@ __all__ = ["app_factory", "banner", "build_app", "serve"]
 
 _CONFIG_ENV = "QWENKIT_SERVE_CONFIG"
 _STORE_ENV = "QWENKIT_SERVE_STORE"
+_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _master_key(store_url: str | None) -> tuple[str, str]:
@@ -170,13 +177,36 @@ def serve(
         return
     os.environ[_CONFIG_ENV] = config or ""
     os.environ[_STORE_ENV] = store or ""
-    uvicorn.run(
-        "qwenkit.cli._serve:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        ws="none",
-        lifespan="on",
-    )
+    with _metrics_directory():
+        uvicorn.run(
+            "qwenkit.cli._serve:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            ws="none",
+            lifespan="on",
+        )
+
+
+@contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """``PROMETHEUS_MULTIPROC_DIR`` for the workers: a fresh directory, removed when they
+    stop (values of an earlier run must not be added in). One given in the environment is
+    used as it is; the operator owns it (prometheus-client asks that it be emptied between
+    runs); this process's own gateway, built for the banner and never started, is marked dead
+    in it so its gauges do not count."""
+    if os.environ.get(_METRICS_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="qwenkit-metrics-")
+    os.environ[_METRICS_ENV] = folder
+    try:
+        yield
+    finally:
+        del os.environ[_METRICS_ENV]
+        shutil.rmtree(folder, ignore_errors=True)

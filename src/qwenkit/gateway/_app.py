@@ -315,6 +315,7 @@ class Gateway:
         return Response(self.metrics.render(), 200, media_type=CONTENT_TYPE_LATEST)
 
     async def aclose(self) -> None:
+        self.metrics.close()
         await self.client.aclose()
         if self._owns_store:
             await self.store.aclose()

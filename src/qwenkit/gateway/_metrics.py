@@ -14,6 +14,11 @@ rejected ones included) counts into
 and at scrape time the ledger's queue and spill counts, the streams being relayed, and the
 prompt-cache warnings (``qwenkit_gateway_prompt_cache_warnings_total{endpoint}``).
 
+**Several workers** (``qwenkit serve --workers N``): with ``PROMETHEUS_MULTIPROC_DIR`` set (the
+command sets it to a fresh directory), prometheus-client keeps every worker's values in files
+there and a scrape of any worker reports the sum over all of them (``MultiProcessCollector``);
+the gauges add up the live workers (``livesum``), and a worker that stops marks its files dead.
+
 Labels a caller controls are bounded: an endpoint tag or model name past the first
 ``max_label_values`` distinct ones counts as ``other``, so a client sending a new
 ``X-Qwenkit-Endpoint`` on every request cannot grow the registry. The registry is the gateway's
@@ -22,11 +27,17 @@ own (never the process-global one), and no label carries a key or a secret.
 
 from __future__ import annotations
 
+import os
 import threading
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from qwenkit._core.usage import UsageRecord
 from qwenkit.storage import Ledger
@@ -94,8 +105,21 @@ class GatewayMetrics:
             ["endpoint"], registry=self.registry,
         )  # fmt: skip
         self.streams = Gauge(
-            "qwenkit_gateway_streams_active", "Streams being relayed now.", registry=self.registry
-        )
+            "qwenkit_gateway_streams_active", "Streams being relayed now.",
+            registry=self.registry, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self._ledger: Ledger | None = None
+        self._ledger_gauges = {
+            name: Gauge(
+                f"qwenkit_ledger_{name}", text, registry=self.registry, multiprocess_mode="livesum"
+            )
+            for name, text in (
+                ("queued", "Usage records waiting for the ledger's writer."),
+                ("written", "Usage records written since start."),
+                ("spilled", "Usage records spilled to the local file since start."),
+                ("dropped", "Usage records lost (the spill file failed)."),
+            )
+        }
 
     # -- the usage sink ------------------------------------------------------------------------
 
@@ -118,32 +142,37 @@ class GatewayMetrics:
             self.cost.labels(endpoint, model, record.currency or "").inc(float(record.cost))
         if record.cache_hit:
             self.edge_hits.labels(endpoint).inc()
+        self._read_ledger()
 
     def prompt_cache_warning(self, endpoint: str | None) -> None:
         self.prompt_cache_warnings.labels(self._endpoint(endpoint)).inc()
 
     def watch_ledger(self, ledger: Ledger) -> None:
-        """Report the ledger's queue and spill counts at each scrape."""
-        self.registry.register(_LedgerCollector(ledger))
+        """Report the ledger's queue and spill counts (read at each record and each scrape)."""
+        self._ledger = ledger
+        self._read_ledger()
+
+    def _read_ledger(self) -> None:
+        if self._ledger is None:
+            return
+        stats = self._ledger.stats
+        for name, gauge in self._ledger_gauges.items():
+            gauge.set(getattr(stats, name))
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition text: this process's registry, or every worker's with several."""
+        self._read_ledger()
+        if not _multiprocess_dir():
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """With several workers, mark this process's gauge files dead (they stop counting)."""
+        if _multiprocess_dir():
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
-class _LedgerCollector(Collector):
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-
-    def collect(self) -> list[GaugeMetricFamily]:
-        stats = self.ledger.stats
-        families = []
-        for name, value, text in (
-            ("queued", stats.queued, "Usage records waiting for the ledger's writer."),
-            ("written", stats.written, "Usage records written since start."),
-            ("spilled", stats.spilled, "Usage records spilled to the local file since start."),
-            ("dropped", stats.dropped, "Usage records lost (the spill file failed)."),
-        ):
-            family = GaugeMetricFamily(f"qwenkit_ledger_{name}", text)
-            family.add_metric([], value)
-            families.append(family)
-        return families
+def _multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
