@@ -161,3 +161,19 @@ def test_a_key_carries_its_reasoning_policy(capsys: pytest.CaptureFixture[str], 
     code, out, err = qwenkit(capsys, "keys", "create", "x", "--reasoning", "show", "--store", store)
     assert code == 2
     assert "reasoning must be one of strip, pass, log" in err
+
+
+def test_a_key_carries_its_max_tokens_cap(capsys: pytest.CaptureFixture[str], store: str) -> None:
+    code, out, err = qwenkit(
+        capsys, "keys", "create", "summaries", "--max-tokens", "256", "--store", store
+    )
+    assert code == 0, err
+    assert "max_tokens 256" in err
+    info = verify(store, out.strip())
+    assert info is not None
+    assert info.max_tokens == 256
+    code, out, _ = qwenkit(capsys, "keys", "list", "--json", "--store", store)
+    assert [row["max_tokens"] for row in json.loads(out)["keys"]] == [256]
+    code, _, err = qwenkit(capsys, "keys", "create", "x", "--max-tokens", "0", "--store", store)
+    assert code == 2
+    assert "--max-tokens" in err

@@ -69,14 +69,14 @@ def test_a_key_is_created_shown_once_listed_without_it_and_revoked(admin: Admin)
     response = admin.call(
         "POST", "/admin/keys",
         json={"name": "billing", "environment": "prod", "daily_budget": "5", "rpm": 60,
-              "models": ["qwen-plus"], "reasoning": "log"},
+              "models": ["qwen-plus"], "reasoning": "log", "max_tokens": 256},
     )  # fmt: skip
     assert response.status_code == 201
     created = response.json()
     key, key_id = created["key"], created["id"]
     assert key.startswith(f"qk-{key_id}-")
     assert (created["daily_budget"], created["rpm"], created["models"]) == ("5", 60, ["qwen-plus"])
-    assert created["reasoning"] == "log"
+    assert (created["reasoning"], created["max_tokens"]) == ("log", 256)
     listed = admin.call("GET", "/admin/keys").json()["keys"]
     assert key_id in [row["id"] for row in listed]
     assert key not in admin.call("GET", "/admin/keys").text
@@ -94,6 +94,9 @@ def test_bad_admin_input_is_a_400_that_names_the_field(admin: Admin) -> None:
     assert response.status_code == 400
     assert "rpm" in response.json()["error"]["message"]
     assert admin.call("POST", "/admin/keys", content=b"{").status_code == 400
+    capped = admin.call("POST", "/admin/keys", json={"name": "x", "max_tokens": 0})
+    assert capped.status_code == 400
+    assert "max_tokens" in capped.json()["error"]["message"]
     assert (
         admin.call("POST", "/admin/keys", json={"name": "x", "reasoning": "show"}).status_code
         == 400

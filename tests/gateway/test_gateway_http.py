@@ -27,9 +27,11 @@ from emulator_server import restored_config, serve
 from openai.types.chat import ChatCompletionMessageParam
 
 from qwenkit import Settings, UsageRecord
+from qwenkit.catalog import estimate_max_cost
 from qwenkit.emulator import create_app as emulator_app
 from qwenkit.gateway import Gateway, GatewayConfig, create_app
 from qwenkit.storage import Limits, Store, recent_records
+from qwenkit.tokens import count_messages
 
 MASTER = "qk-master-test-0123456789"
 MESSAGES: list[ChatCompletionMessageParam] = [
@@ -236,6 +238,29 @@ def test_a_key_over_its_daily_budget_gets_a_429_naming_the_budget(served: Served
     assert f"key:{key_id}" in str(caught.value)
     [record] = served.records(key_id)
     assert (record.status, record.http_status, record.attempts) == ("error", 429, 0)
+
+
+def test_a_keys_max_tokens_caps_every_call_and_what_its_budget_reserves(served: Served) -> None:
+    cap = 6
+    prompt = count_messages(list(MESSAGES), model="qwen-plus").total
+    fits_the_cap = estimate_max_cost(prompt, cap, "qwen-plus").total * 3 / 2
+    assert estimate_max_cost(prompt, 1000, "qwen-plus").total > fits_the_cap
+    key, key_id = served.key(max_tokens=cap, limits=Limits(daily_cost=fits_the_cap))
+    with served.openai(key) as client:
+        # asked for 1000: clamped to the key's cap, so the reservation fits the budget
+        whole = client.chat.completions.create(
+            model="qwen-plus", messages=MESSAGES, max_tokens=1000
+        )
+    assert whole.choices[0].finish_reason == "length"
+    assert whole.usage is not None
+    assert whole.usage.completion_tokens == cap
+    [record] = served.records(key_id)
+    assert (record.status, record.completion_tokens) == ("ok", cap)
+    other, _ = served.key()
+    with served.openai(other) as client:  # another key is not capped
+        free = client.chat.completions.create(model="qwen-plus", messages=MESSAGES, max_tokens=40)
+    assert free.usage is not None
+    assert free.usage.completion_tokens > cap
 
 
 def test_a_key_limited_to_some_models_may_not_call_others(served: Served) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from qwenkit._core.pipeline import Call
 from qwenkit._core.policies import MaxTokensPolicy
+from qwenkit._core.policies._base import CALLER_MAX_TOKENS
 from qwenkit._exceptions import ValidationError
 from qwenkit.catalog import ModelProfile
 from qwenkit.types import ChatRequest, ContentDelta, Event, Finished
@@ -167,3 +168,21 @@ def test_the_callers_request_object_is_not_mutated() -> None:
     decide(call)
     assert original.max_tokens is None
     assert call.request is not original
+
+
+def test_the_callers_own_cap_clamps_any_value_under_the_hard_cap_with_a_note(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for given in (None, 4000):  # the model's default (1500) and an explicit value
+        call = make_call(max_tokens=given, model=profile())
+        call.state[CALLER_MAX_TOKENS] = 64
+        with caplog.at_level(logging.WARNING):
+            assert decide(call) == 64
+        assert "clamped to the key's cap 64" in call.notes[-1]
+    assert not caplog.records  # the key's configuration, not a surprise: no warning
+    small = make_call(max_tokens=10)
+    small.state[CALLER_MAX_TOKENS] = 64
+    assert decide(small) == 10
+    both = make_call(max_tokens=9000)
+    both.state[CALLER_MAX_TOKENS] = 9500
+    assert decide(both, hard_cap=8192) == 8192  # the tighter of the two wins

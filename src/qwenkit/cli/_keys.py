@@ -111,6 +111,14 @@ def create(
         "gateway's setting, strip).",
         show_default=False,
     ),
+    max_tokens: int | None = typer.Option(
+        None,
+        "--max-tokens",
+        min=1,
+        help="The most output tokens one call of this key may ask for (larger values are "
+        "clamped to it).",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help='Print {"key": ..., "id": ...}.'),
     store: str | None = store_option(),
 ) -> None:
@@ -123,7 +131,12 @@ def create(
     chosen = _models(models)
     created = _run(
         lambda keys: keys.create(
-            name, environment=env, limits=limits, models=chosen, reasoning=reasoning
+            name,
+            environment=env,
+            limits=limits,
+            models=chosen,
+            reasoning=reasoning,
+            max_tokens=max_tokens,
         ),
         store,
     )
@@ -165,7 +178,7 @@ def list_keys(
             info.id,
             escape(info.name),
             escape(info.environment or "-"),
-            escape(_limits(info.limits)),
+            escape(_key_limits(info)),
             escape(", ".join(info.models) if info.models is not None else "any"),
             _when(info.created_at),
             _when(info.last_used_at, "never"),
@@ -205,9 +218,17 @@ def _describe(info: KeyInfo) -> str:
     parts = [f"name {info.name}"]
     if info.environment:
         parts.append(f"env {info.environment}")
-    parts.append(f"limits {_limits(info.limits)}")
+    parts.append(f"limits {_key_limits(info)}")
     parts.append("models " + (", ".join(info.models) if info.models is not None else "any"))
     return "; ".join(parts)
+
+
+def _key_limits(info: KeyInfo) -> str:
+    shown = _limits(info.limits)
+    if info.max_tokens is None:
+        return shown
+    cap = f"max_tokens {info.max_tokens}"
+    return cap if shown == "none" else f"{shown}, {cap}"
 
 
 def _limits(limits: Limits) -> str:

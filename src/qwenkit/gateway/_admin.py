@@ -9,7 +9,7 @@ commands), so the CLI, this API and the dashboard agree by construction.
 | --- | --- |
 | ``GET /admin/keys[?all=true]`` | the keys (never a key itself) |
 | ``POST /admin/keys`` | ``{"name", "environment"?, "daily_budget"?, "rpm"?, "tpm"?,
-  "models"?, "reasoning"?}``: 201 with ``key``, shown this once |
+  "models"?, "reasoning"?, "max_tokens"?}``: 201 with ``key``, shown this once |
 | ``DELETE /admin/keys/{id}`` | revoke |
 | ``PUT /admin/environments/{name}`` | ``{"daily_budget"?, "rpm"?, "tpm"?}``: the environment's limits |
 | ``GET /admin/budgets[?key=ID][&env=NAME]`` | spent, reserved, limit, remaining, reset time |
@@ -60,6 +60,7 @@ class _NewKey(_LimitsBody):
     environment: str | None = pydantic.Field(None, min_length=1, max_length=64)
     models: list[str] | None = None
     reasoning: Literal["strip", "pass", "log"] | None = None
+    max_tokens: int | None = pydantic.Field(None, ge=1)
 
 
 def admin_routes(store: Store, master_key: str | None) -> list[Route]:
@@ -134,6 +135,7 @@ class _Admin:
             limits=new.limits(),
             models=new.models,
             reasoning=new.reasoning,
+            max_tokens=new.max_tokens,
         )
         return json_response(201, {"key": created.key, **created.info.to_dict()})
 

@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from qwenkit._core.pipeline import Call
+from qwenkit._core.policies._base import CALLER_MAX_TOKENS
 from qwenkit._core.transport import Flavour
 from qwenkit._settings import Settings
 from qwenkit.client import AsyncQwen
@@ -145,7 +146,7 @@ class Gateway:
             self.client.record_rejection(_clean(call), exc)
             return error_response(exc.error, wire=wire, stream=stream_hint, request_id=request_id)
         call = _call_of(inbound, request, call.tags)
-        call.state[_CALLER] = caller
+        _attach(call, caller)
         if inbound.async_task:
             return await self._submit(call, caller, request_id)
         events = self.client.pipeline.run(call)
@@ -319,6 +320,14 @@ class Gateway:
         await self.client.aclose()
         if self._owns_store:
             await self.store.aclose()
+
+
+def _attach(call: Call, caller: Caller) -> None:
+    """Give the call its caller: for the budget scopes and the reasoning policy, and the key's
+    ``max_tokens`` cap for ``MaxTokensPolicy``."""
+    call.state[_CALLER] = caller
+    if caller.key is not None and caller.key.max_tokens is not None:
+        call.state[CALLER_MAX_TOKENS] = caller.key.max_tokens
 
 
 def _open_store(url: str | None, settings: Settings | None) -> Store:

@@ -143,6 +143,7 @@ def _info(row: Any) -> KeyInfo:
         revoked_at=_aware(row.revoked_at),
         last_used_at=_aware(row.last_used_at),
         reasoning=row.reasoning,
+        max_tokens=row.max_tokens,
     )
 
 
@@ -193,6 +194,7 @@ class SQLKeys:
         limits: Limits = _NO_LIMITS,
         models: Sequence[str] | None = None,
         reasoning: str | None = None,
+        max_tokens: int | None = None,
     ) -> CreatedKey:
         """A new key; ``CreatedKey.key`` is the only time the key exists outside its holder."""
         _check_name("key name", name, _NAME_LIMIT)
@@ -200,6 +202,8 @@ class SQLKeys:
             raise UsageError(
                 f"reasoning must be one of {', '.join(REASONING_POLICIES)}, not {reasoning!r}"
             )
+        if max_tokens is not None and (isinstance(max_tokens, bool) or max_tokens < 1):
+            raise UsageError(f"max_tokens must be at least 1 (or None: no cap), not {max_tokens}")
         if environment is not None:
             _check_name("environment name", environment, _ENVIRONMENT_LIMIT)
         check_limits(limits)
@@ -224,6 +228,7 @@ class SQLKeys:
                 "models": None if chosen is None else json.dumps(list(chosen)),
                 "created_at": created,
                 "reasoning": reasoning,
+                "max_tokens": max_tokens,
             }
             try:
                 async with (
@@ -245,6 +250,7 @@ class SQLKeys:
                 revoked_at=None,
                 last_used_at=None,
                 reasoning=reasoning,
+                max_tokens=max_tokens,
             )
             return CreatedKey(key=f"{KEY_PREFIX}-{key_id}-{secret}", info=info)
         raise StorageError(

@@ -186,6 +186,10 @@ class KeyInfo:
     reasoning: str | None = None
     """What the gateway does with the model's reasoning for this key: ``strip``, ``pass`` or
     ``log`` (``None``: the gateway's default)."""
+    max_tokens: int | None = None
+    """The most output tokens one call of this key may ask for: a larger ``max_tokens`` (or a
+    default above it) is clamped to it, and the budget reserves only that (``None``: only the
+    gateway's and the model's caps)."""
 
     @property
     def active(self) -> bool:
@@ -206,6 +210,7 @@ class KeyInfo:
             "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
             "reasoning": self.reasoning,
+            "max_tokens": self.max_tokens,
         }
 
 
@@ -228,6 +233,7 @@ class Keys(Protocol):
         limits: Limits = Limits(),
         models: Sequence[str] | None = None,
         reasoning: str | None = None,
+        max_tokens: int | None = None,
     ) -> CreatedKey: ...
 
     async def verify(self, key: str) -> KeyInfo | None:

@@ -126,10 +126,12 @@ keys = Table(
     Column("revoked_at", DateTime(timezone=True)),
     Column("last_used_at", DateTime(timezone=True)),
     Column("reasoning", String(8)),
+    Column("max_tokens", Integer),
 )
 """Virtual keys: ``qk-<id>-<secret>``; only ``scrypt(secret, salt)`` is stored. ``models`` is a
 JSON list (``NULL``: any model); ``reasoning`` the key's reasoning policy (``NULL``: the
-gateway's default)."""
+gateway's default); ``max_tokens`` the key's cap on one call's output (``NULL``: none of its
+own)."""
 
 environments = Table(
     "qk_environments",

@@ -17,6 +17,9 @@ THINKING_SOURCE = "thinking_source"
 """``call.state`` key: ``"route"`` when ``call.thinking`` came from the task's route."""
 ROUTE_MAX_TOKENS = "route_max_tokens"
 """``call.state`` key: the route's ``max_tokens``, left for ``MaxTokensPolicy`` to cap."""
+CALLER_MAX_TOKENS = "caller_max_tokens"
+"""``call.state`` key: a cap of the caller's own (the gateway's virtual key), applied by
+``MaxTokensPolicy`` under ``hard_cap``."""
 
 
 class BeforeCall(ABC):

@@ -10,7 +10,10 @@ window), so the value is always set: the caller's > the route's > the model's
 - the configured ``hard_cap`` (``None``: none): any value above it is clamped. A caller's value is
   clamped too, with a WARNING log and a note: raising would make one deployment setting break
   every caller that asks for a generous limit, while clamping keeps the cost bound it exists for.
-  Clamping is visible (``finish_reason`` ``length``, the note, the log), not silent.
+  Clamping is visible (``finish_reason`` ``length``, the note, the log), not silent;
+- the caller's own cap, ``call.state[CALLER_MAX_TOKENS]`` (the gateway sets it from the virtual
+  key's ``max_tokens``): clamped the same way, with a note but no log (it is the key's
+  configuration doing its job on every call, not a surprise).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import logging
 
 from qwenkit._core.pipeline import Call
-from qwenkit._core.policies._base import ROUTE_MAX_TOKENS, BeforeCall, updated
+from qwenkit._core.policies._base import CALLER_MAX_TOKENS, ROUTE_MAX_TOKENS, BeforeCall, updated
 from qwenkit._exceptions import ValidationError
 
 logger = logging.getLogger(__name__)
@@ -70,9 +73,13 @@ class MaxTokensPolicy(BeforeCall):
                     self.hard_cap,
                     call.request.model,
                 )
-            value = self.hard_cap
+            value, source = self.hard_cap, "the hard cap"
         else:
             call.notes.append(f"max_tokens {value} ({source})")
+        caller_cap = call.state.get(CALLER_MAX_TOKENS)
+        if isinstance(caller_cap, int) and value > caller_cap:
+            call.notes.append(f"max_tokens: {source} {value} clamped to the key's cap {caller_cap}")
+            value = caller_cap
         if value != explicit:
             call.request = updated(call.request, max_tokens=value)
 
