@@ -98,6 +98,38 @@ def test_real_drop_closes_the_connection(server_url: str) -> None:
     assert all(line.startswith("data: {") for line in received)
 
 
+def test_the_request_log_tells_when_a_stream_ended_and_whether_the_client_left(
+    server_url: str,
+) -> None:
+    with httpx.Client(base_url=server_url, timeout=10) as client:
+        client.patch("/_emulator/config", json={"pacing": {"tokens_per_second": 200}})
+        body = {"model": "qwen-plus", "messages": MESSAGES, "stream": True}
+        with client.stream(
+            "POST", "/compatible-mode/v1/chat/completions", json=body, headers=KEY
+        ) as stream:
+            whole = [line for line in stream.iter_lines() if line]
+        long = {**body, "max_tokens": 2000}
+        with client.stream(
+            "POST", "/compatible-mode/v1/chat/completions", json=long, headers=KEY
+        ) as stream:
+            lines = stream.iter_lines()
+            next(lines)
+            next(lines)
+        left = time.time()
+        deadline = time.monotonic() + 5
+        while True:
+            entries = client.get("/_emulator/requests").json()["requests"]
+            if "ended" in entries[-1] or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+    assert whole[-1] == "data: [DONE]"
+    finished, cancelled = entries[-2:]
+    assert finished["disconnected"] is False
+    assert finished["ended"] >= finished["time"]
+    assert cancelled["disconnected"] is True
+    assert left - 1 < cancelled["ended"] < left + 5  # it stopped with the client, not at the end
+
+
 def test_banner_names_both_base_urls_and_both_sdks() -> None:
     text = banner("127.0.0.1", 8400)
     assert "http://127.0.0.1:8400/compatible-mode/v1" in text

@@ -7,7 +7,9 @@
                                   and changes nothing); affects the requests that follow
 ``POST /_emulator/reset``         forget context caches, per-key counters, throttle windows, tasks
                                   and the request log
-``GET /_emulator/requests``       the request log, oldest first (``?limit=N``: the last N)
+``GET /_emulator/requests``       the request log, oldest first (``?limit=N``: the last N); a
+                                  stream's entry gains ``ended`` (epoch seconds) and
+                                  ``disconnected`` (the client left first) when it stops
 ``POST /_emulator/scenarios``     replace every scenario rule (a list, or ``{"scenarios": [...]}``)
 ================================  =================================================================
 

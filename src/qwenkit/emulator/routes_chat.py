@@ -90,12 +90,15 @@ class _Call:
     body: dict[str, Any] | None = None
     model: str | None = None
 
-    def record(self, status: int, generation: Generation | None, usage: Usage | None) -> None:
+    def record(
+        self, status: int, generation: Generation | None, usage: Usage | None
+    ) -> dict[str, Any]:
         entry = {name: getattr(self, name) for name in _LOGGED}
         entry.update(time=time.time(), status=status, usage=usage and usage.model_dump())
         entry.update(source=generation and generation.source)
         entry.update(notes=list(generation.notes) if generation else [])
         self.state.log.add(entry)
+        return entry
 
     @property
     def headers(self) -> dict[str, str]:
@@ -237,7 +240,7 @@ async def _answer(
         cache_creation=cache.cache_creation_tokens,
         report_cache=call.wire == "compat",
     )
-    call.record(200, generation, usage)
+    entry = call.record(200, generation, usage)
     drawn_fault = drawn if isinstance(drawn, Fault) and call.stream else None  # stream faults
     fault = generation.fault or drawn_fault
     result_format: Literal["text", "message"] = "message"
@@ -266,7 +269,11 @@ async def _answer(
             cumulative=call.wire == "native",
         )
         body_chunks = paced_body(plan, encoder, config.pacing, fault)
-        return EventStream(body_chunks, headers=call.headers)
+
+        def ended(disconnected: bool) -> None:
+            entry.update(ended=time.time(), disconnected=disconnected)
+
+        return EventStream(body_chunks, headers=call.headers, on_end=ended)
     response = build_response(
         generation, usage=usage, request_id=call.request_id, model=chat.model, created=created
     )

@@ -3,6 +3,8 @@
 Streams go out through ``EventStream``, a pure ASGI response (no ``BaseHTTPMiddleware``): it
 sends the head, then each chunk as soon as it is due, and stops as soon as the client has gone
 (an ``http.disconnect`` from ``receive``, or ``OSError`` from ``send`` on ASGI 2.4 servers).
+``on_end(disconnected)`` is called once it has stopped, either way (the request log's ``ended``
+and ``disconnected``, by which tests measure how fast a client's disconnect reaches here).
 
 Pacing (``config.pacing``): the first piece is due ``ttft_ms`` after the head, each later piece
 ``tokens / tokens_per_second`` after the previous output. With pacing off nothing sleeps, and
@@ -27,7 +29,7 @@ answer: ``drop`` sends the head and half the JSON body, then drops; ``stall`` de
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from typing import Any, Literal, Protocol
 
@@ -104,8 +106,12 @@ class EventStream(Response):
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
         media_type: str = SSE_MEDIA_TYPE,
+        on_end: Callable[[bool], None] | None = None,
     ) -> None:
         self.chunks = chunks
+        self.on_end = on_end
+        self.disconnected = False
+        self._complete = False
         self.status_code = status_code
         self.media_type = media_type
         self.background = None
@@ -115,13 +121,17 @@ class EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         dropped: ConnectionDropped | None = None
-        async with anyio.create_task_group() as group:
-            group.start_soon(_watch_disconnect, receive, group.cancel_scope)
-            try:
-                await self._send_all(send)
-            except ConnectionDropped as exc:  # re-raised outside the group, not in a group
-                dropped = exc
-            group.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._watch_disconnect, receive, group.cancel_scope)
+                try:
+                    await self._send_all(send)
+                except ConnectionDropped as exc:  # re-raised outside the group, not in a group
+                    dropped = exc
+                group.cancel_scope.cancel()
+        finally:
+            if self.on_end is not None:
+                self.on_end(self.disconnected)
         if dropped is not None:
             raise dropped
 
@@ -132,16 +142,18 @@ class EventStream(Response):
             async with aclosing(self.chunks) as chunks:
                 async for chunk in chunks:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            self._complete = True  # servers report a disconnect once the response is complete
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:  # the client went away (ASGI 2.4 servers raise from send)
-            return
+            self.disconnected = True
 
-
-async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
-    """Stop the response when the client disconnects (ASGI 2.3 servers only tell ``receive``)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    scope.cancel()
+    async def _watch_disconnect(self, receive: Receive, scope: anyio.CancelScope) -> None:
+        """Stop the response when the client disconnects (ASGI 2.3 servers only tell
+        ``receive``)."""
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected = not self._complete
+        scope.cancel()
 
 
 def _cut(data: bytes, events: int) -> int:
