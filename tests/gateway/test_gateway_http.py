@@ -293,13 +293,22 @@ def test_a_client_that_disconnects_mid_stream_ends_the_call_as_cancelled(served:
             assert response.status_code == 200
             lines = response.iter_lines()
             received = [next(lines) for _ in range(6)]
+        left = time.time()
         assert any(line.startswith("data: ") for line in received)
         deadline = time.monotonic() + 5
         while not served.records(key_id) and time.monotonic() < deadline:
             time.sleep(0.05)
+        [upstream] = control.get("/_emulator/requests", params={"limit": 1}).json()["requests"]
     [record] = served.records(key_id)
     assert record.status == "cancelled"
     assert record.latency_s < 5  # the call ended with the client, not with the answer
+    assert 0 < record.completion_tokens < 2000  # only what was relayed is settled
+    assert record.cost is not None
+    assert record.cost > 0
+    # the upstream request was closed with the client's (bench/gateway_bench.py measures how fast)
+    assert upstream["request_id"] == record.request_id
+    assert upstream["disconnected"] is True
+    assert upstream["ended"] < left + 2
 
 
 def test_each_wire_is_served_by_an_upstream_of_the_other(served: Served, tmp_path: Path) -> None:

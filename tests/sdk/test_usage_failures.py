@@ -16,6 +16,7 @@ from qwenkit._exceptions import (
     ValidationError,
     error_from_info,
 )
+from qwenkit.tokens import count_messages, get_tokenizer
 from qwenkit.types import (
     ContentDelta,
     Event,
@@ -82,6 +83,32 @@ async def test_consumer_stopping_early_is_cancelled_with_usage_so_far() -> None:
     assert record.prompt_tokens == 1000
     assert record.cost == USAGE_COST
     assert record.finish_reason is None
+
+
+@pytest.mark.anyio
+async def test_a_stream_cut_off_before_its_usage_is_recorded_with_an_estimate() -> None:
+    """The counted prompt and the tokens of the text that went through, priced: a cancelled
+    stream costs money, and the reports must see it (the budget settles the same estimate)."""
+    call = make_call()
+    prompt = count_messages(list(call.request.messages), model="qwen-plus").total
+    text = ["Once upon ", "a time, two gateways ", "met in a datacentre."]
+    sink = ListSink()
+    send = upstream(*(ContentDelta(piece) for piece in text), Finished("stop"))
+    await run([UsagePolicy([sink])], send, call, stop_after=len(text))
+    record = only(sink)
+    assert record.status == "cancelled"
+    assert record.prompt_tokens == prompt
+    assert record.completion_tokens == get_tokenizer("qwen").count("".join(text))
+    assert record.cost is not None
+    assert record.cost > 0
+    cut = ListSink()
+    error = StreamInterruptedError("connection reset", status=None)
+    with pytest.raises(StreamInterruptedError):
+        await run([UsagePolicy([cut])], upstream(ContentDelta("par"), error=error), make_call())
+    assert only(cut).completion_tokens == get_tokenizer("qwen").count("par")
+    finished = ListSink()  # a stream that ended normally without usage is not guessed at
+    await run([UsagePolicy([finished])], upstream(ContentDelta("a"), Finished("stop")), make_call())
+    assert (only(finished).completion_tokens, only(finished).cost) == (0, None)
 
 
 @pytest.mark.anyio

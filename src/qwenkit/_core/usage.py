@@ -9,6 +9,12 @@
 - the consumer stopped early (``aclose()``, ``GeneratorExit``) or the task was cancelled →
   ``status="cancelled"`` with whatever usage had arrived.
 
+A stream that was answered, then cut off before its usage report (a client that disconnected, a
+dropped connection) is recorded with an estimate, ``StreamTally.estimate``: the counted prompt and the
+tokens of the text that went through, a conservative stand-in for what the service bills for it
+(a budget settles the same estimate, so the ledger and the budget agree). Before, such a record
+had 0 tokens and no cost, and the reports missed what cancelled streams cost.
+
 **Order.** Put ``UsagePolicy`` first (outermost): it reads ``call.request`` when the call ends, so
 it sees what routing set (policies change the shared ``Call`` in place), and errors of validate,
 route or admit pass through it. It must be outside ``CachePolicy`` (it reads ``call.cache_hit``; a
@@ -55,6 +61,7 @@ __all__ = [
     "LoggingSink",
     "PromptCapture",
     "Status",
+    "StreamTally",
     "UsagePolicy",
     "UsageRecord",
     "UsageSink",
@@ -180,22 +187,63 @@ class CallbackSink:
 
 
 @dataclass
-class _Observed:
-    """What the policy saw of one call's stream."""
+class StreamTally:
+    """What went through a call's stream: how many events, the last usage report, and the text
+    (kept as its pieces, joined and counted only by ``estimate``)."""
 
+    events: int = 0
     usage: Usage | None = None
+    answer: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+
+    def see(self, event: Event) -> None:
+        self.events += 1
+        if isinstance(event, UsageReported):
+            self.usage = event.usage
+        elif isinstance(event, ContentDelta):
+            self.answer.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self.reasoning.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            self.answer.append((event.name or "") + event.arguments)
+
+    def estimate(self, call: Call, prompt: int | None = None) -> Usage:
+        """The usage of a stream answered without a usage report: ``prompt`` (else the count
+        ``ContextWindowPolicy`` left in ``call.state["prompt_tokens"]``, else counted now) and
+        the tokens of the text that went through, with the model's tokenizer."""
+        from qwenkit.tokens import count_messages, get_tokenizer
+
+        if prompt is None:
+            counted = call.state.get("prompt_tokens")
+            if isinstance(counted, int):
+                prompt = counted
+            else:
+                model = call.profile.name if call.profile is not None else call.request.model
+                prompt = count_messages(list(call.request.messages), model=model).total
+        tokenizer = get_tokenizer(call.profile.tokenizer if call.profile is not None else "qwen")
+        reasoning = tokenizer.count("".join(self.reasoning)) if self.reasoning else 0
+        answer = tokenizer.count("".join(self.answer)) if self.answer else 0
+        return Usage(
+            prompt_tokens=prompt,
+            completion_tokens=reasoning + answer,
+            total_tokens=prompt + reasoning + answer,
+            reasoning_tokens=reasoning,
+        )
+
+
+@dataclass
+class _Observed(StreamTally):
+    """What the usage policy saw of one call's stream."""
+
     finish_reason: str | None = None
     request_id: str | None = None
     stream_error: StreamError | None = None
     first_token: float | None = None
-    events: int = 0
 
     def see(self, event: Event) -> None:
-        self.events += 1
+        super().see(event)
         if isinstance(event, (ReasoningDelta, ContentDelta, ToolCallDelta)):
             self.first_token = self.first_token or time.perf_counter()
-        elif isinstance(event, UsageReported):
-            self.usage = event.usage
         elif isinstance(event, Finished) and (event.choice == 0 or self.finish_reason is None):
             self.finish_reason = event.reason
         elif isinstance(event, ResponseStarted):
@@ -255,9 +303,13 @@ class UsagePolicy:
 
     def _record(self, call: Call, seen: _Observed, error: BaseException | None) -> UsageRecord:
         region = call.tags.get("region", self.region)  # None: not priced (self-hosted)
-        usage = seen.usage or Usage()
         status, http_status, code = _outcome(seen, error)
-        amount, currency = self._cost(call, seen.usage, region)
+        reported = seen.usage
+        cut = status == "cancelled" or error is not None
+        if reported is None and seen.events and not call.cache_hit and cut:
+            reported = seen.estimate(call)  # answered, then cut off: the prompt and text seen
+        usage = reported or Usage()
+        amount, currency = self._cost(call, reported, region)
         timings = call.timings
         ttft = timings.time_to_first_token
         if ttft is None and seen.first_token is not None:

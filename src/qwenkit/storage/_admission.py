@@ -37,22 +37,17 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 import anyio
 
 from qwenkit._core.pipeline import Call, EventStream, Handler, closing
+from qwenkit._core.usage import StreamTally
 from qwenkit._exceptions import APIStatusError, QwenError, StreamInterruptedError
 from qwenkit.catalog import Catalog, cost, estimate_max_cost
 from qwenkit.storage._protocols import Budgets, Limits, Reservation
 from qwenkit.types import (
-    ContentDelta,
-    Event,
-    ReasoningDelta,
-    ToolCallDelta,
     Usage,
-    UsageReported,
 )
 
 __all__ = ["BudgetPolicy", "Scopes"]
@@ -60,27 +55,6 @@ __all__ = ["BudgetPolicy", "Scopes"]
 Scopes = Mapping[str, Limits]
 ScopesOf = Callable[[Call], Scopes | Awaitable[Scopes]]
 _log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Seen:
-    """What went through the stream: whether anything did, the last usage, the text."""
-
-    events: int = 0
-    usage: Usage | None = None
-    answer: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
-
-    def see(self, event: Event) -> None:
-        self.events += 1
-        if isinstance(event, UsageReported):
-            self.usage = event.usage
-        elif isinstance(event, ContentDelta):
-            self.answer.append(event.text)
-        elif isinstance(event, ReasoningDelta):
-            self.reasoning.append(event.text)
-        elif isinstance(event, ToolCallDelta):
-            self.answer.append((event.name or "") + event.arguments)
 
 
 class BudgetPolicy:
@@ -130,7 +104,7 @@ class BudgetPolicy:
         call.notes.append(
             f"budget: reserved {shown}, 1 request and {tokens} tokens against {', '.join(scopes)}"
         )
-        seen = _Seen()
+        seen = StreamTally()
         error: BaseException | None = None
         try:
             async with closing(call_next(call)) as stream:
@@ -191,14 +165,14 @@ class BudgetPolicy:
         self,
         call: Call,
         reservation: Reservation,
-        seen: _Seen,
+        seen: StreamTally,
         error: BaseException | None,
         prompt: int,
     ) -> None:
         sent = bool(seen.events) or isinstance(error, (APIStatusError, StreamInterruptedError))
         used = Usage() if call.cache_hit or not seen.events else seen.usage
         if used is None:  # answered, but no usage came: the prompt and the text seen
-            used = self._estimated_usage(call, seen, prompt)
+            used = seen.estimate(call, prompt or None)
         spent = Decimal(0) if call.cache_hit or not seen.events else self._cost(call, used)
         tokens = used.prompt_tokens + used.completion_tokens
         with anyio.move_on_after(self.settle_timeout, shield=True) as scope:
@@ -233,20 +207,6 @@ class BudgetPolicy:
         except (QwenError, LookupError, ValueError):
             return Decimal(0)
         return priced.total
-
-    @staticmethod
-    def _estimated_usage(call: Call, seen: _Seen, prompt: int) -> Usage:
-        from qwenkit.tokens import get_tokenizer
-
-        tokenizer = get_tokenizer(call.profile.tokenizer if call.profile is not None else "qwen")
-        reasoning = tokenizer.count("".join(seen.reasoning)) if seen.reasoning else 0
-        answer = tokenizer.count("".join(seen.answer)) if seen.answer else 0
-        return Usage(
-            prompt_tokens=prompt,
-            completion_tokens=reasoning + answer,
-            total_tokens=prompt + reasoning + answer,
-            reasoning_tokens=reasoning,
-        )
 
     def __repr__(self) -> str:
         return f"BudgetPolicy({self.budgets!r}, region={self.region!r})"
