@@ -65,11 +65,12 @@ __all__ = [
     "UsagePolicy",
     "UsageRecord",
     "UsageSink",
+    "recorded",
 ]
 
 Status = Literal["ok", "error", "cancelled"]
 _Priced = tuple[Decimal | None, str | None]
-_RECORDED = "qwenkit.usage.recorded"  # ``call.state`` key: this call has its record
+_RECORDED = "qwenkit.usage.recorded"  # ``call.state`` key: this call's record, once written
 _log = logging.getLogger(__name__)
 
 
@@ -294,6 +295,7 @@ class UsagePolicy:
             return None
         call.state[_RECORDED] = True
         record = self._record(call, seen, error)
+        call.state[_RECORDED] = record
         for sink in self.sinks:
             try:
                 sink.emit(record)
@@ -369,6 +371,12 @@ class UsagePolicy:
         except (QwenError, LookupError, ValueError):
             return unknown
         return (Decimal(0) if call.cache_hit else priced.total), priced.currency
+
+
+def recorded(call: Call) -> UsageRecord | None:
+    """The usage record of ``call``, once its usage policy wrote it (tracing reads it so)."""
+    record = call.state.get(_RECORDED)
+    return record if isinstance(record, UsageRecord) else None
 
 
 def _outcome(seen: _Observed, error: BaseException | None) -> tuple[Status, int | None, str | None]:

@@ -13,6 +13,11 @@ file and print only where it is. With ``--workers N`` uvicorn runs N processes, 
 gateway (and its own ledger writer) built by ``app_factory`` from ``QWENKIT_SERVE_*`` variables,
 and ``/metrics`` of any of them reports all of them (``PROMETHEUS_MULTIPROC_DIR``, a fresh
 directory unless given).
+
+``--log-format json`` (``QWENKIT_LOG_FORMAT``, else ``[gateway] log_format``) logs one JSON object
+per line on stderr, with an access line per request (``qwenkit.gateway._logging``); traces are
+exported when the ``OTEL_*`` variables or ``[gateway] otel`` say so
+(``qwenkit.gateway._telemetry``).
 """
 
 from __future__ import annotations
@@ -166,14 +171,31 @@ def serve(
         show_default=False,
     ),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    log_format: str | None = typer.Option(
+        None,
+        "--log-format",
+        envvar="QWENKIT_LOG_FORMAT",
+        help="text (uvicorn's) or json (one object per line on stderr, an access line per "
+        "request). Default: [gateway] log_format, else text.",
+        show_default=False,
+    ),
 ) -> None:
     """Run the gateway: an OpenAI- and DashScope-compatible server in front of Qwen."""
     import uvicorn
 
+    logs = _log_options(log_format, config, log_level)
     app, facts = build_app(config, store)
     typer.echo(banner(host, port, facts))
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none", lifespan="on")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            ws="none",
+            lifespan="on",
+            **logs,
+        )
         return
     os.environ[_CONFIG_ENV] = config or ""
     os.environ[_STORE_ENV] = store or ""
@@ -187,7 +209,28 @@ def serve(
             log_level=log_level,
             ws="none",
             lifespan="on",
+            **logs,
         )
+
+
+def _log_options(log_format: str | None, config_file: str | None, level: str) -> dict[str, Any]:
+    """uvicorn's logging options for the format (the flag, else the config's; text: uvicorn's
+    own). JSON is applied here already, so what the gateway logs while starting is JSON too."""
+    if log_format is None:
+        from qwenkit.gateway import GatewayConfig
+
+        log_format = GatewayConfig.load(config_file).log_format
+    if log_format == "text":
+        return {}
+    if log_format != "json":
+        raise typer.BadParameter("must be text or json", param_hint="--log-format")
+    import logging.config
+
+    from qwenkit.gateway._logging import logging_config
+
+    log_config = logging_config(level)
+    logging.config.dictConfig(log_config)
+    return {"log_config": log_config, "access_log": False}
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 A client holds its configuration (``Settings``), one pooled ``httpx.AsyncClient`` and the pipeline
 every call goes through, outermost first::
 
+    TracingPolicy                     only when tracing: one OpenTelemetry span per call
     UsagePolicy                       one usage record per call (sees every outcome)
     FallbackPolicy                    only with ``fallbacks=``: the next model on a retryable failure
     RoutePolicy … ContextWindowPolicy  the request policies (``default_policies``)
@@ -38,6 +39,12 @@ both modes, ``.../compatible-mode/v1`` or ``.../api/v1``; see ``qwenkit._setting
 OpenAI-compatible server (``upstream="openai-compatible"``: vLLM, SGLang; ``base_url`` is then
 its ``.../v1`` URL, the key optional).
 Costs are computed for DashScope only.
+
+**Tracing** (``qwenkit._core.telemetry``): ``tracer_provider=`` an OpenTelemetry
+``TracerProvider`` gives one span per call (the GenAI conventions, never prompt or answer text);
+by default the application's global provider is used when it has set one before the client is
+built (``True``: the global one even if set later; ``False``: never). Without either,
+OpenTelemetry is not imported.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ import copy
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -57,6 +64,7 @@ from qwenkit._core.policies import default_policies
 from qwenkit._core.policies.fallback import FallbackPolicy
 from qwenkit._core.retries import RetryPolicy
 from qwenkit._core.send import Send
+from qwenkit._core.telemetry import TracingPolicy, resolve_provider
 from qwenkit._core.transport import Flavour, Upstream
 from qwenkit._core.usage import PromptCapture, UsagePolicy, UsageSink
 from qwenkit._exceptions import UsageError
@@ -71,6 +79,9 @@ from qwenkit.client._tasks_server import ServerTask, TaskContext, submit_server
 from qwenkit.storage import Limits, Store
 from qwenkit.storage._urls import configured_url
 from qwenkit.types import ChatRequest
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["AsyncQwen"]
 
@@ -105,6 +116,7 @@ class AsyncQwen(AsyncStructuredMixin):
         tags: Mapping[str, str] | None = None,
         prompt_capture: PromptCapture | None = None,
         fallbacks: Mapping[str, Sequence[str]] | None = None,
+        tracer_provider: TracerProvider | bool | None = None,
     ) -> None:
         self.settings = _settings(
             settings, upstream, api_key=api_key, region=region, mode=mode, base_url=base_url
@@ -132,7 +144,7 @@ class AsyncQwen(AsyncStructuredMixin):
             sinks, region=region_name, catalog=catalog, capture=prompt_capture
         )
         response_cache = _response_cache(cache, self.store)
-        policies: list[Policy] = [self._usage]
+        policies: list[Policy] = [*self._tracing(tracer_provider, upstream), self._usage]
         if fallbacks:
             policies.append(FallbackPolicy(fallbacks))
         policies += [
@@ -163,6 +175,12 @@ class AsyncQwen(AsyncStructuredMixin):
         self._tasks = TaskContext(
             self.settings, self._http, self.pipeline, upstream == "dashscope", self._finish
         )
+
+    def _tracing(self, given: TracerProvider | bool | None, upstream: Flavour) -> list[Policy]:
+        provider = resolve_provider(given)
+        if provider is None:
+            return []
+        return [TracingPolicy(provider, flavour=upstream, base_url=self.upstream.base_url)]
 
     def _budget_policy(
         self,

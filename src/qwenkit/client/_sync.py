@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Generator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -33,6 +33,9 @@ from qwenkit.client._structured import JSONResult
 from qwenkit.client._tasks import Task
 from qwenkit.storage import Limits, Store
 from qwenkit.structured.parse import Expect
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["Qwen"]
 
@@ -68,6 +71,7 @@ class Qwen:
         tags: Mapping[str, str] | None = None,
         prompt_capture: PromptCapture | None = None,
         fallbacks: Mapping[str, Sequence[str]] | None = None,
+        tracer_provider: TracerProvider | bool | None = None,
     ) -> None:
         self.aio = AsyncQwen(
             api_key=api_key,
@@ -92,6 +96,7 @@ class Qwen:
             tags=tags,
             prompt_capture=prompt_capture,
             fallbacks=fallbacks,
+            tracer_provider=tracer_provider,
         )
         """The ``AsyncQwen`` this client drives (use it from async code)."""
         self._runner = Runner()

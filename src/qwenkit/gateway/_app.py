@@ -23,11 +23,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -42,14 +44,19 @@ from qwenkit.gateway._auth import Caller, authenticate, check_model
 from qwenkit.gateway._config import GatewayConfig
 from qwenkit.gateway._errors import GatewayError, error_info
 from qwenkit.gateway._inbound import Inbound, Wire, read_inbound
+from qwenkit.gateway._logging import AccessLog, bind_request_id
 from qwenkit.gateway._metrics import GatewayMetrics
 from qwenkit.gateway._responses import RelayedStream, answer_body, error_response, json_response
 from qwenkit.gateway._tasks import TaskBook
+from qwenkit.gateway._telemetry import ServerSpans, gateway_provider
 from qwenkit.storage import Limits, Store
 from qwenkit.storage._urls import Part, configured_url, default_store_url
 from qwenkit.streaming import StreamAssembler
 from qwenkit.types import ChatRequest, Event, ReasoningDelta
 from qwenkit.wire import compat, native
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["Gateway", "create_app"]
 
@@ -65,7 +72,8 @@ class Gateway:
     ``store`` defaults to ``Store.open(config.store_url)`` (the embedded SQLite file when no URL
     is configured anywhere); ``settings``/``http_client``/``upstream`` configure the upstream as
     for ``AsyncQwen`` (an ``http_client`` over ``httpx.ASGITransport`` mounts an in-process
-    emulator)."""
+    emulator). ``tracer_provider`` traces requests and model calls to it (else the configured
+    one, if any; ``qwenkit.gateway._telemetry``)."""
 
     def __init__(
         self,
@@ -75,10 +83,12 @@ class Gateway:
         http_client: httpx.AsyncClient | None = None,
         upstream: Flavour = "dashscope",
         store: Store | None = None,
+        tracer_provider: TracerProvider | None = None,
         **client_options: Any,
     ) -> None:
         self.config = config or GatewayConfig()
         self.metrics = GatewayMetrics()
+        self.tracer_provider, self._owns_provider = gateway_provider(self.config, tracer_provider)
         self.tasks = TaskBook()
         self._owns_store = store is None
         self.store = store or _open_store(self.config.store_url, settings)
@@ -89,8 +99,9 @@ class Gateway:
             store=self.store,
             budget=self._scopes if self.store.budgets is not None else None,
             cache=True if self.config.cache and self.store.cache is not None else None,
-            usage_sinks=[self.metrics],
+            usage_sinks=[self.metrics, AccessLog()],
             fallbacks=self.config.fallbacks or None,
+            tracer_provider=self.tracer_provider or False,
             **client_options,
         )
         if self.store.ledger is not None:
@@ -121,6 +132,7 @@ class Gateway:
 
     async def chat(self, request: Request, wire: Wire) -> Response:
         request_id = str(uuid.uuid4())
+        bind_request_id(request_id, request.method, request.url.path)
         stream_hint = wire == "native" and _native_stream_header(request)
         call = Call(request=ChatRequest.model_construct(model="", messages=[]))
         call.tags["endpoint"] = request.headers.get("x-qwenkit-endpoint") or ""
@@ -262,6 +274,7 @@ class Gateway:
 
     async def task(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        bind_request_id(request_id, request.method, request.url.path)
         try:
             caller = await authenticate(
                 request,
@@ -320,6 +333,9 @@ class Gateway:
         await self.client.aclose()
         if self._owns_store:
             await self.store.aclose()
+        shutdown = getattr(self.tracer_provider, "shutdown", None)
+        if self._owns_provider and shutdown is not None:  # flushes the spans still queued
+            await anyio.to_thread.run_sync(shutdown)
 
 
 def _attach(call: Call, caller: Caller) -> None:
@@ -429,6 +445,8 @@ def create_app(
         Route("/metrics", gateway.metrics_page, methods=["GET"]),
         *admin_routes(gateway.store, gateway.master_key),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    provider = gateway.tracer_provider
+    middleware = [Middleware(ServerSpans, provider=provider, routes=routes)] if provider else []
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.gateway = gateway
     return app

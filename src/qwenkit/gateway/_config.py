@@ -29,12 +29,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["GatewayConfig", "ReasoningMode"]
+__all__ = ["GatewayConfig", "LogFormat", "ReasoningMode"]
 
 ReasoningMode = Literal["strip", "pass", "log"]
 """What happens to the model's reasoning: ``strip`` never sends it to the client (the default),
 ``pass`` sends it (``reasoning_content``), ``log`` keeps it out of the answer and logs it at
 debug level on ``qwenkit.gateway.reasoning``."""
+
+LogFormat = Literal["text", "json"]
+"""``qwenkit serve``'s log lines: uvicorn's text (the default) or one JSON object per line."""
 
 _ENV_PREFIX = "QWENKIT_GATEWAY_"
 
@@ -70,6 +73,13 @@ class GatewayConfig(BaseModel):
     (``qwen-max`` → ``["qwen-plus"]``); see ``qwenkit._core.policies.fallback``."""
     aliases: dict[str, str] = Field(default_factory=dict)
     """Model names callers may use for others (``fast`` → ``qwen-flash``)."""
+    otel: bool | None = None
+    """OpenTelemetry traces: ``None`` when the ``OTEL_*`` variables configure an exporter (or the
+    application set a global provider), ``True`` always, ``False`` never; see
+    ``qwenkit.gateway._telemetry``."""
+    log_format: LogFormat = "text"
+    """``json``: one JSON object per line on stderr, with an access line per request (``qwenkit
+    serve --log-format``, ``QWENKIT_LOG_FORMAT``); see ``qwenkit.gateway._logging``."""
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> GatewayConfig:
