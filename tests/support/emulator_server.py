@@ -38,8 +38,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
+def serve(app: ASGIApp, *, ws: str = "none") -> Iterator[str]:
     """Run ``app`` with uvicorn in a daemon thread; yields its base URL (``http://127.0.0.1:N``).
+    ``ws`` is uvicorn's WebSocket implementation (``"websockets-sansio"`` to serve them).
 
     Waits for the lifespan startup (the tokenizers are loaded then) and, on exit, asks the server
     to stop and checks that its thread ended: clients must be closed before the block ends.
@@ -51,7 +52,7 @@ def serve(app: ASGIApp) -> Iterator[str]:
             host="127.0.0.1",
             port=port,
             log_level="critical",  # the drop fault makes uvicorn log the app's exception
-            ws="none",
+            ws=ws,
             lifespan="on",
         )
     )

@@ -192,7 +192,7 @@ def serve(
             host=host,
             port=port,
             log_level=log_level,
-            ws="none",
+            ws="websockets-sansio",
             lifespan="on",
             **logs,
         )
@@ -207,7 +207,7 @@ def serve(
             port=port,
             workers=workers,
             log_level=log_level,
-            ws="none",
+            ws="websockets-sansio",
             lifespan="on",
             **logs,
         )

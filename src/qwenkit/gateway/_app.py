@@ -9,10 +9,11 @@ caller's request in its wire format (``_inbound``), names the caller (``_auth``)
 pipeline (no key, a malformed body) still leaves its ledger record.
 
 Routes: ``POST /compatible-mode/v1/chat/completions`` and ``/v1/chat/completions``, ``GET
-.../models``; ``POST /api/v1/services/aigc/text-generation/generation`` and
-``.../multimodal-generation/generation`` (with ``X-DashScope-Async: enable``: a task,
-``_tasks``), ``GET /api/v1/tasks/{id}``; ``GET /healthz``, ``/readyz``, ``/metrics``; the admin
-API (``_admin``). Headers:
+.../models``; ``WS /compatible-mode/v1/chat/completions/ws`` and ``/v1/chat/completions/ws``
+(the same requests as WebSocket messages, ``_websocket``); ``POST
+/api/v1/services/aigc/text-generation/generation`` and ``.../multimodal-generation/generation``
+(with ``X-DashScope-Async: enable``: a task, ``_tasks``), ``GET /api/v1/tasks/{id}``; ``GET
+/healthz``, ``/readyz``, ``/metrics``; the admin API (``_admin``). Headers:
 ``X-Qwenkit-Task`` (route by task kind), ``X-Qwenkit-Endpoint`` (the endpoint tag of the
 usage record and the reports).
 """
@@ -32,7 +33,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from qwenkit._core.pipeline import Call
 from qwenkit._core.policies._base import CALLER_MAX_TOKENS
@@ -49,6 +51,7 @@ from qwenkit.gateway._metrics import GatewayMetrics
 from qwenkit.gateway._responses import RelayedStream, answer_body, error_response, json_response
 from qwenkit.gateway._tasks import TaskBook
 from qwenkit.gateway._telemetry import ServerSpans, gateway_provider
+from qwenkit.gateway._websocket import ChatSocket
 from qwenkit.storage import Limits, Store
 from qwenkit.storage._urls import Part, configured_url, default_store_url
 from qwenkit.streaming import StreamAssembler
@@ -257,6 +260,10 @@ class Gateway:
         chosen = caller.key.reasoning if caller is not None and caller.key is not None else None
         return chosen or self.config.reasoning
 
+    async def websocket(self, websocket: WebSocket) -> None:
+        """``WS .../chat/completions/ws``: each message a request to ``chat`` (``_websocket``)."""
+        await ChatSocket(self, websocket).run()
+
     # -- tasks ------------------------------------------------------------------------------
 
     async def _submit(self, call: Call, caller: Caller, request_id: str) -> Response:
@@ -433,6 +440,8 @@ def create_app(
     routes = [
         Route("/compatible-mode/v1/chat/completions", compat_chat, methods=["POST"]),
         Route("/v1/chat/completions", compat_chat, methods=["POST"]),
+        WebSocketRoute("/compatible-mode/v1/chat/completions/ws", gateway.websocket),
+        WebSocketRoute("/v1/chat/completions/ws", gateway.websocket),
         Route("/compatible-mode/v1/models", gateway.models, methods=["GET"]),
         Route("/v1/models", gateway.models, methods=["GET"]),
         Route("/api/v1/services/aigc/text-generation/generation", native_chat, methods=["POST"]),
