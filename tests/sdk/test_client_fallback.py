@@ -74,9 +74,12 @@ async def test_the_last_model_of_a_chain_failing_raises_its_error() -> None:
         failing("qwen-max", 503, "ServiceUnavailable"),
         failing("qwen-plus", 503, "ServiceUnavailable"),
     ]
+    sink = Records()
     async with emulated(
-        scenarios=rules, retry=FAST, fallbacks={"qwen-max": ["qwen-plus"]}
+        scenarios=rules, retry=FAST, usage_sinks=[sink], fallbacks={"qwen-max": ["qwen-plus"]}
     ) as client:
         with pytest.raises(APIStatusError) as caught:
             await client.chat("Hi", model="qwen-max")
     assert caught.value.status == 503
+    [record] = sink.records
+    assert record.attempts == 4  # two of each model, each counted once

@@ -400,6 +400,6 @@ def _attempts(call: Call, seen: _Observed, error: BaseException | None) -> int:
     """Upstream attempts: the failed ones before plus the one that answered (or failed last)."""
     if call.cache_hit:
         return 0
-    if isinstance(error, APIError):
-        return max(len(error.attempts), len(call.attempts) + 1)
+    if isinstance(error, APIError):  # the send step has counted the last one too
+        return max(len(error.attempts), len(call.attempts), 1)
     return len(call.attempts) + (1 if seen.events else 0)
