@@ -8,6 +8,7 @@ names start with an underscore are not.
 
 from qwenkit._core.cache import MemoryCache, ResponseCache
 from qwenkit._core.retries import RetryPolicy
+from qwenkit._core.upstreams import UpstreamSpec
 from qwenkit._core.usage import (
     CallbackSink,
     ListSink,
@@ -177,6 +178,7 @@ __all__ = [
     "ToolMessage",
     "Toolbox",
     "UnknownModelError",
+    "UpstreamSpec",
     "Usage",
     "UsageError",
     "UsageRecord",

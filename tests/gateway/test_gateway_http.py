@@ -26,7 +26,7 @@ from dashscope.api_entities.http_request import close_shared_sync_session
 from emulator_server import restored_config, serve
 from openai.types.chat import ChatCompletionMessageParam
 
-from qwenkit import Settings, UsageRecord
+from qwenkit import ConfigError, Settings, UsageRecord
 from qwenkit.catalog import estimate_max_cost
 from qwenkit.emulator import create_app as emulator_app
 from qwenkit.gateway import Gateway, GatewayConfig, create_app
@@ -351,6 +351,51 @@ def test_a_configured_fallback_answers_when_a_model_keeps_failing(
             control.post("/_emulator/scenarios", json=[]).raise_for_status()
     assert answer.model == "qwen-plus"
     assert answer.choices[0].message.content
+
+
+def test_a_fallback_to_another_region_from_the_config_file(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[gateway.upstreams.virginia]`` (its key from the variable it names) and a fallback
+    ``qwen-max@virginia``: the model failing in this region is answered by the other, and the
+    ledger prices the call there."""
+    settings = Settings(api_key="sk-emulator-upstream", base_url=served.upstream)
+    rule = {"match": {"model": "qwen-max"},
+            "error": {"status": 503, "code": "ServiceUnavailable", "message": "busy"}}  # fmt: skip
+    with serve(emulator_app()) as virginia, httpx.Client(base_url=served.upstream) as control:
+        file = tmp_path / "gateway.toml"
+        file.write_text(
+            f"""[gateway]
+store_url = "sqlite:///{tmp_path / "regions.db"}"
+[gateway.upstreams.virginia]
+region = "us-east-1"
+base_url = "{virginia}"
+api_key_env = "QWENKIT_TEST_VIRGINIA_KEY"
+[gateway.fallbacks]
+"qwen-max" = ["qwen-max@virginia"]
+"""
+        )
+        with pytest.raises(ConfigError, match="QWENKIT_TEST_VIRGINIA_KEY"):
+            Gateway(GatewayConfig.load(file, master_key=MASTER), settings=settings)
+        monkeypatch.setenv("QWENKIT_TEST_VIRGINIA_KEY", "sk-virginia")
+        gateway = Gateway(GatewayConfig.load(file, master_key=MASTER), settings=settings)
+        control.post("/_emulator/scenarios", json=[rule]).raise_for_status()
+        try:
+            with serve(create_app(gateway)) as url:
+                client = openai.OpenAI(api_key=MASTER, base_url=url + "/v1", max_retries=0)
+                with client:
+                    answer = client.chat.completions.create(model="qwen-max", messages=MESSAGES)
+                ledger = gateway.store.ledger
+                assert ledger is not None
+                assert ledger.flush(timeout=10)
+        finally:
+            control.post("/_emulator/scenarios", json=[]).raise_for_status()
+        [there] = httpx.get(virginia + "/_emulator/requests").json()["requests"]
+    assert answer.model == "qwen-max"
+    assert answer.choices[0].message.content
+    assert there["model"] == "qwen-max"
+    [record] = recent_records(f"sqlite:///{tmp_path / 'regions.db'}", limit=10)
+    assert (record.status, record.region) == ("ok", "us-east-1")
 
 
 # -- the DashScope-native routes ------------------------------------------------------------------

@@ -304,7 +304,7 @@ class UsagePolicy:
         return record
 
     def _record(self, call: Call, seen: _Observed, error: BaseException | None) -> UsageRecord:
-        region = call.tags.get("region", self.region)  # None: not priced (self-hosted)
+        region = call.tags.get("region", self.region) or None  # None/"": not priced
         status, http_status, code = _outcome(seen, error)
         reported = seen.usage
         cut = status == "cancelled" or error is not None

@@ -38,7 +38,9 @@ Where requests go: DashScope (``upstream="dashscope"``, the default) in the ``co
 both modes, ``.../compatible-mode/v1`` or ``.../api/v1``; see ``qwenkit._settings``); or an
 OpenAI-compatible server (``upstream="openai-compatible"``: vLLM, SGLang; ``base_url`` is then
 its ``.../v1`` URL, the key optional).
-Costs are computed for DashScope only.
+Costs are computed for DashScope only. ``upstreams=`` names other regions or servers
+(``UpstreamSpec``) that ``fallbacks=`` may send a call to (``"qwen-plus@virginia"``; see
+``qwenkit._core.upstreams``).
 
 **Tracing** (``qwenkit._core.telemetry``): ``tracer_provider=`` an OpenTelemetry
 ``TracerProvider`` gives one span per call (the GenAI conventions, never prompt or answer text);
@@ -66,6 +68,7 @@ from qwenkit._core.retries import RetryPolicy
 from qwenkit._core.send import Send
 from qwenkit._core.telemetry import TracingPolicy, resolve_provider
 from qwenkit._core.transport import Flavour, Upstream
+from qwenkit._core.upstreams import Upstreams, UpstreamSpec
 from qwenkit._core.usage import PromptCapture, UsagePolicy, UsageSink
 from qwenkit._exceptions import UsageError
 from qwenkit._settings import Mode, Region, Settings
@@ -116,6 +119,7 @@ class AsyncQwen(AsyncStructuredMixin):
         tags: Mapping[str, str] | None = None,
         prompt_capture: PromptCapture | None = None,
         fallbacks: Mapping[str, Sequence[str]] | None = None,
+        upstreams: Mapping[str, UpstreamSpec | Settings] | None = None,
         tracer_provider: TracerProvider | bool | None = None,
     ) -> None:
         self.settings = _settings(
@@ -133,6 +137,8 @@ class AsyncQwen(AsyncStructuredMixin):
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=self.timeout.to_httpx())
         self.upstream = Upstream(self._http, self.settings, flavour=upstream, timeout=self.timeout)
+        self.upstreams = Upstreams(self.upstream, upstreams, http=self._http, timeout=self.timeout)
+        """This client's upstream and the named ones fallbacks may send calls to."""
         region_name = self.settings.region.value
         self._owns_store = not isinstance(store, Store)
         self.store = _open_store(store, self.settings, budget=budget is not None, cache=cache)
@@ -146,7 +152,7 @@ class AsyncQwen(AsyncStructuredMixin):
         response_cache = _response_cache(cache, self.store)
         policies: list[Policy] = [*self._tracing(tracer_provider, upstream), self._usage]
         if fallbacks:
-            policies.append(FallbackPolicy(fallbacks))
+            policies.append(FallbackPolicy(fallbacks, self.upstreams))
         policies += [
             *default_policies(
                 catalog=catalog,
@@ -166,7 +172,7 @@ class AsyncQwen(AsyncStructuredMixin):
             self.cache_policy = CachePolicy(response_cache)
             policies.append(self.cache_policy)
         self.pipeline = Pipeline(
-            policies, Send(self.upstream.events, retry=self.retry, timeout=self.timeout)
+            policies, Send(self.upstreams.events, retry=self.retry, timeout=self.timeout)
         )
         self._finish = functools.partial(
             build_result, region=region_name if upstream == "dashscope" else None, catalog=catalog

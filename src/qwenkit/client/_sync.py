@@ -22,6 +22,7 @@ from qwenkit._core.observe import ReasoningCallback
 from qwenkit._core.retries import RetryPolicy
 from qwenkit._core.runner import Runner
 from qwenkit._core.transport import Flavour
+from qwenkit._core.upstreams import UpstreamSpec
 from qwenkit._core.usage import PromptCapture, UsageSink
 from qwenkit._settings import Mode, Region, Settings
 from qwenkit._timeouts import Timeout
@@ -71,6 +72,7 @@ class Qwen:
         tags: Mapping[str, str] | None = None,
         prompt_capture: PromptCapture | None = None,
         fallbacks: Mapping[str, Sequence[str]] | None = None,
+        upstreams: Mapping[str, UpstreamSpec | Settings] | None = None,
         tracer_provider: TracerProvider | bool | None = None,
     ) -> None:
         self.aio = AsyncQwen(
@@ -96,6 +98,7 @@ class Qwen:
             tags=tags,
             prompt_capture=prompt_capture,
             fallbacks=fallbacks,
+            upstreams=upstreams,
             tracer_provider=tracer_provider,
         )
         """The ``AsyncQwen`` this client drives (use it from async code)."""

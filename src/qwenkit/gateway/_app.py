@@ -39,6 +39,7 @@ from starlette.websockets import WebSocket
 from qwenkit._core.pipeline import Call
 from qwenkit._core.policies._base import CALLER_MAX_TOKENS
 from qwenkit._core.transport import Flavour
+from qwenkit._core.upstreams import UpstreamSpec
 from qwenkit._settings import Settings
 from qwenkit.client import AsyncQwen
 from qwenkit.gateway._admin import admin_routes
@@ -104,6 +105,7 @@ class Gateway:
             cache=True if self.config.cache and self.store.cache is not None else None,
             usage_sinks=[self.metrics, AccessLog()],
             fallbacks=self.config.fallbacks or None,
+            upstreams=self._upstreams(settings),
             tracer_provider=self.tracer_provider or False,
             **client_options,
         )
@@ -116,6 +118,13 @@ class Gateway:
     def master_key(self) -> str | None:
         """The admin key (never logged)."""
         return self._master
+
+    def _upstreams(self, settings: Settings | None) -> dict[str, UpstreamSpec] | None:
+        """The named upstreams of the configuration, over the gateway's own settings."""
+        if not self.config.upstreams:
+            return None
+        base = settings or Settings.load()
+        return {name: entry.spec(name, base) for name, entry in self.config.upstreams.items()}
 
     # -- the budget scopes of a call ---------------------------------------------------------
 

@@ -11,6 +11,10 @@ A TOML file has a ``[gateway]`` table with these fields (``qwenkit serve --confi
     max_body_bytes = 4194304
     [gateway.aliases]
     fast = "qwen-flash"
+    [gateway.upstreams.virginia]     # another region a fallback may name
+    region = "us-east-1"
+    [gateway.fallbacks]
+    "qwen-plus" = ["qwen-plus@virginia", "qwen-flash"]
 """
 
 from __future__ import annotations
@@ -22,14 +26,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from qwenkit._settings import ConfigError
+from qwenkit._core.transport import Flavour
+from qwenkit._core.upstreams import UpstreamSpec
+from qwenkit._settings import ConfigError, Settings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["GatewayConfig", "LogFormat", "ReasoningMode"]
+__all__ = ["GatewayConfig", "LogFormat", "ReasoningMode", "UpstreamEntry"]
 
 ReasoningMode = Literal["strip", "pass", "log"]
 """What happens to the model's reasoning: ``strip`` never sends it to the client (the default),
@@ -40,6 +46,54 @@ LogFormat = Literal["text", "json"]
 """``qwenkit serve``'s log lines: uvicorn's text (the default) or one JSON object per line."""
 
 _ENV_PREFIX = "QWENKIT_GATEWAY_"
+
+
+class UpstreamEntry(BaseModel):
+    """A named upstream of the configuration file::
+
+        [gateway.upstreams.virginia]        # DashScope in another region
+        region = "us-east-1"
+        api_key_env = "DASHSCOPE_API_KEY_US"  # the variable holding its key (never the key)
+        [gateway.upstreams.local]           # a self-hosted OpenAI-compatible server
+        flavour = "openai-compatible"
+        base_url = "http://gpu-box:8000/v1"
+
+    Without ``api_key_env`` the gateway's own upstream key is used (keys are per account, and a
+    region may need its own: set it when in doubt)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flavour: Flavour = "dashscope"
+    region: str | None = None
+    mode: Literal["compat", "native"] | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    workspace: str | None = None
+
+    def spec(self, name: str, base: Settings) -> UpstreamSpec:
+        """The SDK's ``UpstreamSpec``: this entry over the gateway's own ``base`` settings (the
+        environment is not read again, so ``QWENKIT_BASE_URL`` stays the gateway's own)."""
+        key = base.api_key
+        if self.api_key_env is not None:
+            value = os.environ.get(self.api_key_env)
+            if not value:
+                raise ConfigError(
+                    f"upstream {name!r}: the variable {self.api_key_env} (api_key_env) is not set"
+                )
+            key = SecretStr(value)
+        fields: dict[str, Any] = {
+            "api_key": key,
+            "region": self.region or base.region,
+            "mode": self.mode or base.mode,
+            "base_url": self.base_url,
+            "compat_base_url": None,
+            "native_base_url": None,
+            "workspace": self.workspace,
+        }
+        try:
+            return UpstreamSpec(Settings(**fields), flavour=self.flavour)
+        except ValueError as exc:
+            raise ConfigError(f"upstream {name!r}: {exc}") from exc
 
 
 class GatewayConfig(BaseModel):
@@ -73,6 +127,9 @@ class GatewayConfig(BaseModel):
     (``qwen-max`` → ``["qwen-plus"]``); see ``qwenkit._core.policies.fallback``."""
     aliases: dict[str, str] = Field(default_factory=dict)
     """Model names callers may use for others (``fast`` → ``qwen-flash``)."""
+    upstreams: dict[str, UpstreamEntry] = Field(default_factory=dict)
+    """Other regions or servers a fallback may name (``"qwen-plus@virginia"``), each a
+    ``[gateway.upstreams.NAME]`` table; see ``UpstreamEntry``."""
     otel: bool | None = None
     """OpenTelemetry traces: ``None`` when the ``OTEL_*`` variables configure an exporter (or the
     application set a global provider), ``True`` always, ``False`` never; see
@@ -97,7 +154,7 @@ class GatewayConfig(BaseModel):
             data.update(table)
         for name in cls.model_fields:
             value = os.environ.get(_ENV_PREFIX + name.upper())
-            if value is not None and name not in ("aliases", "fallbacks"):
+            if value is not None and name not in ("aliases", "fallbacks", "upstreams"):
                 data[name] = value
         master = os.environ.get("QWENKIT_MASTER_KEY")
         if master:

@@ -124,7 +124,7 @@ class BudgetPolicy:
         return await given if inspect.isawaitable(given) else given
 
     def _region(self, call: Call) -> str | None:
-        return call.tags.get("region", self.region)
+        return call.tags.get("region", self.region) or None  # "": a self-hosted fallback
 
     def _prompt_tokens(self, call: Call, scopes: Scopes) -> int:
         """The counted prompt; 0 when no limit needs it (only request limits)."""

@@ -8,8 +8,13 @@ cap, context window and budget are that model's); the call's ``attempts`` keep t
 ``notes`` say what was tried. A deterministic error (a 400, a budget refusal) or a failure after
 the stream began is raised as it is: switching models mid-answer would splice two answers.
 
+A target may name another upstream too, ``MODEL@NAME`` (``"qwen-plus@virginia"``: the same model
+in another region; ``"qwen3-8b@local"``: a self-hosted server), one of the client's
+``upstreams=`` (``qwenkit._core.upstreams``): the call then goes there (``call.state
+["upstream"]``) and is priced in that upstream's region.
+
 It sits right after the usage policy, so a call that fell back still leaves one usage record,
-under the model that answered.
+under the model (and region) that answered.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from qwenkit._core.pipeline import Call, EventStream, Handler, Timings, closing
+from qwenkit._core.upstreams import UPSTREAM, Upstreams, check_targets, split_target
 from qwenkit._exceptions import APIError
 
 __all__ = ["FallbackPolicy"]
@@ -25,17 +31,24 @@ __all__ = ["FallbackPolicy"]
 class FallbackPolicy:
     """Try the next model of a chain on a retryable failure; see the module docstring."""
 
-    def __init__(self, chains: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self, chains: Mapping[str, Sequence[str]], upstreams: Upstreams | None = None
+    ) -> None:
         self.chains = {model: tuple(chain) for model, chain in chains.items() if chain}
+        self.upstreams = upstreams
+        check_targets(self.chains, upstreams.named if upstreams is not None else ())
 
     async def __call__(self, call: Call, call_next: Handler) -> EventStream:
         chain = self.chains.get(call.request.model, ())
         original, started = call.request, call.timings.started
-        for index, model in enumerate((original.model, *chain)):
+        region = call.tags.get("region")
+        for index, target in enumerate((original.model, *chain)):
             if index:
+                model, upstream = split_target(target)
                 call.request = original.model_copy(update={"model": model})
                 call.profile = call.route = call.upstream_stream = None
                 call.timings = Timings(started=started)
+                self._aim(call, upstream, region)
             sent = False
             try:
                 async with closing(call_next(call)) as stream:
@@ -47,9 +60,23 @@ class FallbackPolicy:
                 if sent or not error.retryable or index == len(chain):
                     raise
                 call.notes.append(
-                    f"fallback: {model} failed ({error.status or ''} {error.code or type(error).__name__}),"
+                    f"fallback: {target} failed ({error.status or ''} {error.code or type(error).__name__}),"
                     f" trying {chain[index]}"
                 )
+
+    def _aim(self, call: Call, upstream: str | None, region: str | None) -> None:
+        """Send the call to ``upstream`` (``None``: the client's own, and its ``region`` tag),
+        priced in that upstream's region."""
+        if upstream is None:
+            call.state.pop(UPSTREAM, None)
+            if region is None:
+                call.tags.pop("region", None)
+            else:
+                call.tags["region"] = region
+            return
+        assert self.upstreams is not None
+        call.state[UPSTREAM] = upstream
+        call.tags["region"] = self.upstreams.region(upstream)
 
     def __repr__(self) -> str:
         return f"FallbackPolicy({self.chains!r})"
