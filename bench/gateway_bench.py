@@ -13,7 +13,11 @@ figure is the same request sent straight to the emulator, measured in the same r
 - **throughput**: non-streaming requests/s at concurrency 32, through the gateway and direct;
 - **streams**: streams of 50 content chunks (``max_tokens=50``, one token per chunk) per second
   at concurrency 16, and the gateway process's CPU time per relayed chunk (``/proc`` user + system
-  time over the run, divided by the chunks received).
+  time over the run, divided by the chunks received);
+- **disconnect**: a client that reads three chunks of a paced stream (100 tokens/s) and closes
+  its connection; the time until the emulator's request log shows that stream ended with its
+  client gone (``ended``, ``disconnected``), through the gateway (which must close its upstream
+  request) and direct; the goal is 100 ms through the gateway.
 
 The reference: LiteLLM's proxy on this kind of machine with one core adds about 11 ms p50 and
 21 ms p99 to a non-streaming call at concurrency 1, serves about 88 requests/s and 20 streams/s
@@ -142,6 +146,47 @@ async def concurrent(
         return n / (time.perf_counter() - start), sum(chunks)
 
 
+async def disconnect_delay(url: str, key: str, upstream: str) -> float:
+    """Seconds from the client closing a paced stream after three chunks to the upstream
+    request's end (the emulator's log)."""
+    body = {**STREAM, "max_tokens": 2000}
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+        httpx.AsyncClient(base_url=upstream, timeout=30) as control,
+    ):
+        async with client.stream(
+            "POST", CHAT, json=body, headers={"authorization": f"Bearer {key}"}
+        ) as r:
+            chunks = 0
+            async for line in r.aiter_lines():
+                chunks += line.startswith("data: {")
+                if chunks == 3:
+                    break
+            left = time.time()
+        # leaving the block closes the response's connection: the client is gone
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            [entry] = (await control.get("/_emulator/requests", params={"limit": 1})).json()[
+                "requests"
+            ]
+            if "ended" in entry:
+                if not entry["disconnected"]:
+                    raise SystemExit("the upstream stream ran to its end: nothing cancelled it")
+                return max(0.0, float(entry["ended"]) - left)
+            await asyncio.sleep(0.002)
+    raise SystemExit("the upstream stream did not end within 10 s of the client leaving")
+
+
+def disconnects(url: str, key: str, upstream: str, n: int) -> list[float]:
+    pacing = {"pacing": {"tokens_per_second": 100, "chunk_tokens": 1, "ttft_ms": 0}}
+    httpx.patch(upstream + "/_emulator/config", json=pacing).raise_for_status()
+    try:
+        return [asyncio.run(disconnect_delay(url, key, upstream)) for _ in range(n)]
+    finally:
+        off = {"pacing": {"tokens_per_second": None}}
+        httpx.patch(upstream + "/_emulator/config", json=off).raise_for_status()
+
+
 def ms(value: float) -> float:
     return round(value * 1000, 2)
 
@@ -151,6 +196,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--streams", type=int, default=400)
+    parser.add_argument("--disconnects", type=int, default=20)
     args = parser.parse_args()
     emulator = Emulator()
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,6 +236,16 @@ def main() -> None:
                 "gateway_cpu_ms_per_chunk": round(cpu / chunks * 1000, 4),
             }
             print(f"streams at concurrency 16: {streams}")
+            gone_direct = disconnects(emulator.url, direct_key, emulator.url, args.disconnects)
+            gone = disconnects(gateway.url, gateway.key, emulator.url, args.disconnects)
+            disconnect = {
+                "gateway_p50_ms": ms(percentile(gone, 0.5)),
+                "gateway_max_ms": ms(max(gone)),
+                "direct_p50_ms": ms(percentile(gone_direct, 0.5)),
+                "direct_max_ms": ms(max(gone_direct)),
+                "goal_ms": 100,
+            }
+            print(f"client disconnect to upstream closed: {disconnect}")
         finally:
             gateway.stop()
             emulator.stop()
@@ -201,6 +257,7 @@ def main() -> None:
         "overhead": overhead,
         "throughput": throughput,
         "streams": streams,
+        "disconnect": disconnect,
         "litellm_reference": LITELLM,
         "ratio_to_litellm": {
             "overhead_p50": round(LITELLM["overhead_p50_ms"] / max(overhead["p50_ms"], 0.01), 1),
