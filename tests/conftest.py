@@ -43,6 +43,7 @@ _STORE_TABLES = (
     "qk_cache",
     "qk_keys",
     "qk_environments",
+    "qk_tasks",
 )
 
 

@@ -5,6 +5,8 @@ and Redis (budgets, response cache), behave as one gateway.
   each process, are answered at most 10 times, the rest 429 naming the budget;
 - a response cached by one process is served by the other (``x-qwenkit-cache: hit``);
 - a key created through one process's admin API authenticates on the other at once;
+- an asynchronous task submitted through one process is polled through the other, by its key
+  only, and recorded once;
 - the report of either process sees every request of both, refused ones included.
 
 The upstream is the emulator over real HTTP in this process; the gateways are real processes
@@ -27,6 +29,7 @@ from gateway_process import gateway_processes
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from qwenkit.catalog import estimate_max_cost
+from qwenkit.emulator import EmulatorConfig
 from qwenkit.emulator import create_app as emulator_app
 from qwenkit.tokens import count_messages
 
@@ -40,7 +43,8 @@ MAX_TOKENS = 8
 @pytest.fixture
 def gateways(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[list[str]]:
     """Two gateway processes on the shared stores; their base URLs."""
-    with serve(emulator_app()) as upstream:
+    tasks = {"text_generation_async": True, "pending_seconds": 0.05, "running_seconds": 0.05}
+    with serve(emulator_app(EmulatorConfig.model_validate({"tasks": tasks}))) as upstream:
         env = {
             **os.environ,
             "DASHSCOPE_API_KEY": "sk-emulator-upstream",
@@ -139,7 +143,31 @@ def test_two_processes_on_shared_stores_behave_as_one_gateway(gateways: list[str
     assert [a.headers["x-qwenkit-cache"] for a in answers] == ["miss", "hit"]
     assert answers[0].json()["choices"][0]["message"] == answers[1].json()["choices"][0]["message"]
 
-    # the report of either process sees every request of both
+    # a task submitted through one process is followed through the other, by its key only
+    tasker = admin(first, "POST", "/admin/keys", json={"name": "tasks"}).json()
+    bearer = {"authorization": f"Bearer {tasker['key']}"}
+    submitted = httpx.post(
+        first + "/api/v1/services/aigc/text-generation/generation",
+        json={"model": "qwen-plus", "input": {"messages": [{"role": "user", "content": "Hi"}]}},
+        headers={**bearer, "x-dashscope-async": "enable"},
+        timeout=10,
+    )
+    assert submitted.status_code == 200, submitted.text
+    task_url = f"/api/v1/tasks/{submitted.json()['output']['task_id']}"
+    deadline = time.monotonic() + 10
+    while True:
+        polled = httpx.get(second + task_url, headers=bearer, timeout=10)
+        assert polled.status_code == 200, polled.text
+        if polled.json()["output"]["task_status"] == "SUCCEEDED" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert polled.json()["output"]["choices"][0]["message"]["content"]
+    again = httpx.get(first + task_url, headers=bearer, timeout=10)  # the other process too
+    assert again.json()["output"]["task_status"] == "SUCCEEDED"
+    stranger = {"authorization": f"Bearer {open_key['key']}"}
+    assert httpx.get(second + task_url, headers=stranger, timeout=10).status_code == 404
+
+    # the report of either process sees every request of both, the task's once
     deadline = time.monotonic() + 15
     while True:
         report = admin(second, "GET", "/admin/report", params={"since": "1d", "by": "key"}).json()
@@ -147,10 +175,11 @@ def test_two_processes_on_shared_stores_behave_as_one_gateway(gateways: list[str
         counts = (
             rows.get(key_id, {}).get("requests"),
             rows.get(open_key["id"], {}).get("requests"),
+            rows.get(tasker["id"], {}).get("requests"),
         )
-        if counts == (100, 2) or time.monotonic() > deadline:
+        if counts == (100, 2, 1) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert counts == (100, 2)
+    assert counts == (100, 2, 1)
     assert rows[key_id]["ok"] == successes
     assert rows[key_id]["errors"] == 100 - successes

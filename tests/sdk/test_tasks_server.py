@@ -184,3 +184,35 @@ def test_the_sync_client_drives_a_server_task() -> None:
             assert task.status() == "SUCCEEDED"
         finally:
             q._runner.run(http.aclose())
+
+
+@pytest.mark.anyio
+async def test_a_task_submitted_by_one_client_is_resumed_by_another_by_its_id() -> None:
+    """What a restarted worker (or another gateway process) does: only the id and the model
+    survive; the outcome is recorded once, by the client that reads it, under that model."""
+    app = emulator()
+    async with connect(app) as first:
+        submitted = await first.submit("hello", server=True, model="qwen-flash")
+    sink = ListSink()
+    async with connect(app, sink=sink) as second:
+        task = second.resume_task(submitted.id, model="qwen-flash", tags={"endpoint": "digest"})
+        result = await task.wait()
+    assert result.content
+    assert result.usage is not None
+    (record,) = sink.records
+    assert (record.model, record.endpoint, record.status) == ("qwen-flash", "digest", "ok")
+    assert record.completion_tokens == result.usage.completion_tokens
+    assert record.cost is not None
+
+
+def test_the_sync_client_resumes_a_task_too() -> None:
+    app = emulator()
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app))
+    with Qwen(api_key=KEY, base_url="http://emulator", http_client=http, usage_sinks=[]) as q:
+        try:
+            submitted = q.submit("hello", server=True)
+            resumed = q.resume_task(submitted.id, model="qwen-plus")
+            assert resumed.wait().content
+            assert resumed.status() == "SUCCEEDED"
+        finally:
+            q._runner.run(http.aclose())

@@ -285,6 +285,24 @@ class AsyncQwen(AsyncStructuredMixin):
         task; ``submit(server=True)`` for everyone else."""
         return await submit_server(self._tasks, call)
 
+    def resume_task(
+        self,
+        task_id: str,
+        *,
+        model: str,
+        tags: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        task: str | None = None,
+    ) -> ServerTask:
+        """A service task submitted earlier (by this process or another: the gateway's
+        processes share their tasks through the store), followed through this client; its
+        outcome is recorded under ``model`` and ``tags`` when ``result()`` first reads it."""
+        request = ChatRequest.model_construct(model=model, messages=[])
+        call = Call(request=request, task=task, tags={**self.tags, **(tags or {})})
+        call.request_id = request_id
+        call.profile = self.catalog.get(model) if model in self.catalog else None
+        return ServerTask(self._tasks, call, task_id)
+
     def record_rejection(self, call: Call, error: BaseException) -> None:
         """Leave the usage record of a call refused before it reached the pipeline (by a door
         built on this client: the gateway's auth and input checks)."""

@@ -230,6 +230,21 @@ class Qwen:
         )
         return Task(self._runner.run(coro), self._runner)
 
+    def resume_task(
+        self,
+        task_id: str,
+        *,
+        model: str,
+        tags: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        task: str | None = None,
+    ) -> Task:
+        """``AsyncQwen.resume_task``; the task's methods run on this client's runner."""
+        resumed = self.aio.resume_task(
+            task_id, model=model, tags=tags, request_id=request_id, task=task
+        )
+        return Task(resumed, self._runner)
+
     def _iterate(self, items: AsyncIterator[T]) -> Generator[T, None, None]:
         try:
             yield from self._runner.iterate(items)

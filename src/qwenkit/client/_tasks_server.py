@@ -108,6 +108,11 @@ class ServerTask(AsyncTask):
         self._settled: tuple[ChatResult | None, BaseException | None] | None = None
 
     @property
+    def call(self) -> Call:
+        """The submitted call (its model, tags and request id make the usage record)."""
+        return self._call
+
+    @property
     def _url(self) -> str:
         return f"{self._context.settings.native_url}/tasks/{self.id}"
 

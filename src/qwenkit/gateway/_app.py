@@ -54,6 +54,7 @@ from qwenkit.gateway._tasks import TaskBook
 from qwenkit.gateway._telemetry import ServerSpans, gateway_provider
 from qwenkit.gateway._websocket import ChatSocket
 from qwenkit.storage import Limits, Store
+from qwenkit.storage._tasks import SQLTasks
 from qwenkit.storage._urls import Part, configured_url, default_store_url
 from qwenkit.streaming import StreamAssembler
 from qwenkit.types import ChatRequest, Event, ReasoningDelta
@@ -93,7 +94,6 @@ class Gateway:
         self.config = config or GatewayConfig()
         self.metrics = GatewayMetrics()
         self.tracer_provider, self._owns_provider = gateway_provider(self.config, tracer_provider)
-        self.tasks = TaskBook()
         self._owns_store = store is None
         self.store = store or _open_store(self.config.store_url, settings)
         self.client = AsyncQwen(
@@ -109,6 +109,8 @@ class Gateway:
             tracer_provider=self.tracer_provider or False,
             **client_options,
         )
+        shared = SQLTasks(self.store.urls["keys"]) if self.store.keys is not None else None
+        self.tasks = TaskBook(self.client, shared)
         if self.store.ledger is not None:
             self.metrics.watch_ledger(self.store.ledger)
         master = self.config.master_key
@@ -283,7 +285,11 @@ class Gateway:
         except Exception as exc:
             error = error_info(exc, request_id=call.request_id or request_id)
             return error_response(error, wire="native", stream=False, request_id=request_id)
-        self.tasks.add(task, caller.key_id)
+        try:
+            await self.tasks.add(task, caller.key_id)
+        except Exception as exc:  # the store failed: the caller could never poll it
+            error = error_info(exc, request_id=call.request_id or request_id)
+            return error_response(error, wire="native", stream=False, request_id=request_id)
         body = {"output": {"task_id": task.id, "task_status": "PENDING"},
                 "request_id": call.request_id or request_id}  # fmt: skip
         return json_response(200, body, {"x-request-id": request_id})
@@ -298,7 +304,7 @@ class Gateway:
                 master_key=self._master,
                 required=self.config.require_keys,
             )
-            entry = self.tasks.get(
+            entry = await self.tasks.get(
                 request.path_params["task_id"], caller.key_id, master=caller.master
             )
             body = await self.tasks.poll(entry)
@@ -346,6 +352,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         self.metrics.close()
+        await self.tasks.aclose()
         await self.client.aclose()
         if self._owns_store:
             await self.store.aclose()

@@ -32,6 +32,7 @@ __all__ = [
     "environments",
     "keys",
     "metadata",
+    "tasks",
     "usage",
 ]
 
@@ -142,3 +143,22 @@ environments = Table(
     Column("tpm", Integer),
 )
 """Limits of a whole environment (``prod``, ``staging``), over all of its keys."""
+
+tasks = Table(
+    "qk_tasks",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("key_id", String(64)),
+    Column("model", String(128), nullable=False),
+    Column("task", String(64)),
+    Column("endpoint", String(128)),
+    Column("environment", String(64)),
+    Column("request_id", String(128)),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("recorded_at", Float),
+    Index("ix_qk_tasks_expires_at", "expires_at"),
+)
+"""The gateway's asynchronous tasks: which key submitted each (only it may poll it), what the
+usage record needs (model, tags, the submission's request id), and ``recorded_at`` once one
+process has written the task's usage record (a conditional update: exactly one does)."""
