@@ -23,10 +23,10 @@ import openai
 import pytest
 from dashscope import Generation
 from dashscope.api_entities.http_request import close_shared_sync_session
-from emulator_server import restored_config, serve
+from emulator_server import free_port, restored_config, serve
 from openai.types.chat import ChatCompletionMessageParam
 
-from qwenkit import ConfigError, Settings, UsageRecord
+from qwenkit import ConfigError, RetryPolicy, Settings, Timeout, UsageRecord
 from qwenkit.catalog import estimate_max_cost
 from qwenkit.emulator import create_app as emulator_app
 from qwenkit.gateway import Gateway, GatewayConfig, create_app
@@ -309,6 +309,61 @@ def test_a_client_that_disconnects_mid_stream_ends_the_call_as_cancelled(served:
     assert upstream["request_id"] == record.request_id
     assert upstream["disconnected"] is True
     assert upstream["ended"] < left + 2
+
+
+def test_an_upstream_that_drops_mid_stream_ends_the_stream_with_an_error_event(
+    served: Served,
+) -> None:
+    key, key_id = served.key()
+    with (
+        httpx.Client(base_url=served.upstream) as control,
+        restored_config(control, {"faults": {"drop_after_chunks": 3}}),
+        httpx.Client(base_url=served.url, timeout=10) as client,
+        client.stream(
+            "POST", "/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
+            json={"model": "qwen-plus", "messages": MESSAGES, "stream": True},
+        ) as response,
+    ):  # fmt: skip
+        assert response.status_code == 200
+        events = [line.removeprefix("data: ") for line in response.iter_lines() if line]
+    chunks = [json.loads(event) for event in events if event != "[DONE]"]
+    assert chunks[0]["object"] == "chat.completion.chunk"
+    assert "error" in chunks[-1], chunks[-1]
+    assert chunks[-1]["error"]["message"]
+    assert "sk-emulator-upstream" not in "".join(events)
+    [record] = served.records(key_id)
+    assert record.status == "error"
+    assert record.completion_tokens > 0  # what went through is recorded
+
+
+def test_an_unreachable_or_slow_upstream_is_a_502_or_504_in_the_openai_envelope(
+    tmp_path: Path,
+) -> None:
+    config = GatewayConfig(store_url=f"sqlite:///{tmp_path / 'down.db'}", master_key=MASTER)
+    down = Settings(api_key="sk-emulator-upstream", base_url=f"http://127.0.0.1:{free_port()}")
+    fast = RetryPolicy(max_attempts=2, initial_delay=0.0, max_delay=0.0)
+    with serve(create_app(Gateway(config, settings=down, retry=fast))) as url:
+        answer = httpx.post(
+            url + "/v1/chat/completions", headers={"authorization": f"Bearer {MASTER}"},
+            json={"model": "qwen-plus", "messages": MESSAGES},
+        )  # fmt: skip
+    assert answer.status_code == 502
+    assert answer.json()["error"]["message"] == "The upstream cannot be reached."
+    slow_config = GatewayConfig(store_url=f"sqlite:///{tmp_path / 'slow.db'}", master_key=MASTER)
+    with serve(emulator_app()) as upstream, httpx.Client(base_url=upstream) as control:
+        control.patch("/_emulator/config", json={"pacing": {"ttft_ms": 3000}})
+        settings = Settings(api_key="sk-emulator-upstream", base_url=upstream)
+        gateway = Gateway(slow_config, settings=settings, retry=fast, timeout=Timeout(read=0.3))
+        with serve(create_app(gateway)) as url:
+            started = time.monotonic()
+            answer = httpx.post(
+                url + "/v1/chat/completions", headers={"authorization": f"Bearer {MASTER}"},
+                json={"model": "qwen-plus", "messages": MESSAGES}, timeout=10,
+            )  # fmt: skip
+            took = time.monotonic() - started
+    assert answer.status_code == 504
+    assert answer.json()["error"]["message"] == "The upstream did not answer in time."
+    assert took < 2.5  # two attempts of 0.3 s, not the upstream's 3 s
 
 
 def test_each_wire_is_served_by_an_upstream_of_the_other(served: Served, tmp_path: Path) -> None:

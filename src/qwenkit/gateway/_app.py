@@ -52,6 +52,7 @@ from qwenkit.gateway._metrics import GatewayMetrics
 from qwenkit.gateway._responses import RelayedStream, answer_body, error_response, json_response
 from qwenkit.gateway._tasks import TaskBook
 from qwenkit.gateway._telemetry import ServerSpans, gateway_provider
+from qwenkit.gateway._upstream_client import upstream_client
 from qwenkit.gateway._websocket import ChatSocket
 from qwenkit.storage import Limits, Store
 from qwenkit.storage._tasks import SQLTasks
@@ -96,6 +97,9 @@ class Gateway:
         self.tracer_provider, self._owns_provider = gateway_provider(self.config, tracer_provider)
         self._owns_store = store is None
         self.store = store or _open_store(self.config.store_url, settings)
+        self._owns_http = http_client is None
+        if http_client is None:
+            http_client = upstream_client()
         self.client = AsyncQwen(
             settings=settings,
             http_client=http_client,
@@ -354,6 +358,8 @@ class Gateway:
         self.metrics.close()
         await self.tasks.aclose()
         await self.client.aclose()
+        if self._owns_http:
+            await self.client.http_client.aclose()
         if self._owns_store:
             await self.store.aclose()
         shutdown = getattr(self.tracer_provider, "shutdown", None)
