@@ -11,8 +11,10 @@ process, one document at a time, single-threaded:
 and reports tokens/s, MB/s (UTF-8 input) and their ratio (best of ``--rounds``), plus exactness:
 whether both give identical ids for every document and for the whole corpus as one string (which
 takes qwenkit's chunked path), and how many documents differ. It also times the "qwen3.5"
-family (qwenkit only: no second implementation ships that vocabulary). Results are printed as a
-table and written to ``bench/results/tokenizer.json``.
+family (qwenkit only: no second implementation ships that vocabulary), and what a gateway does on
+every call: ``count_messages`` of a conversation whose 8,000-character system prompt repeats
+(the count memo, ``qwenkit.tokens._memo``) against the same count with the memo off. Results are
+printed as a table and written to ``bench/results/tokenizer.json``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from typing import Any
 import tiktoken
 import tokenizers
 
-from qwenkit.tokens import get_tokenizer
+from qwenkit.tokens import count_messages, get_tokenizer
+from qwenkit.tokens._memo import CountMemo
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "data" / "corpus.jsonl"
@@ -96,6 +99,24 @@ def main() -> None:
     n_tokens_35 = sum(qwen35.count(text) for text in texts)
     t_35 = best_time(qwen35.encode, texts, args.rounds)
 
+    system = whole[:8000]
+    turns = [{"role": "system", "content": system}, {"role": "user", "content": "Summarise."}]
+    repeats = 300
+
+    def counted(memo: CountMemo) -> float:
+        qwen_memo = qwen.memo
+        object.__setattr__(qwen, "memo", memo)  # a frozen dataclass: swapped for the measure
+        try:
+            start = time.perf_counter()
+            for _ in range(repeats):
+                count_messages(turns, model="qwen-plus")
+            return (time.perf_counter() - start) / repeats
+        finally:
+            object.__setattr__(qwen, "memo", qwen_memo)
+
+    memo_on = min(counted(CountMemo()) for _ in range(3))
+    memo_off = min(counted(CountMemo(max_chars=0)) for _ in range(3))
+
     def rates(seconds: float, tokens: int) -> dict[str, float]:
         return {
             "seconds": round(seconds, 4),
@@ -127,6 +148,12 @@ def main() -> None:
             "tokenizers": tokenizers.__version__,
         },
         "median_doc_tokens": statistics.median(len(ids) for ids in ours),
+        "repeated_system_prompt": {
+            "system_prompt_chars": len(system),
+            "count_messages_ms_memo": round(memo_on * 1000, 4),
+            "count_messages_ms_no_memo": round(memo_off * 1000, 4),
+            "ratio": round(memo_off / memo_on, 1),
+        },
     }
     print_table(result)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +175,12 @@ def print_table(result: dict[str, Any]) -> None:
             f"{name:<34}{row['tokens']:>10,}{row['tokens_per_s']:>14,}"
             f"{row['mb_per_s']:>9.2f}{row['seconds']:>10.4f}"
         )
+    repeated = result["repeated_system_prompt"]
+    print(
+        f"count_messages with an {repeated['system_prompt_chars']:,}-char system prompt: "
+        f"{repeated['count_messages_ms_memo']} ms with the memo, "
+        f"{repeated['count_messages_ms_no_memo']} ms without ({repeated['ratio']}x)"
+    )
     exact = result["exactness"]
     print(f"speed ratio qwenkit / tokenizers: {result['speed_ratio_qwenkit_over_tokenizers']}x")
     print(

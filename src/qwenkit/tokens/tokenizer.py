@@ -24,12 +24,13 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 from qwenkit._exceptions import UsageError
 from qwenkit.catalog import get_model
+from qwenkit.tokens._memo import CountMemo
 from qwenkit.tokens._vocab import load_ranks
 
 if TYPE_CHECKING:
@@ -143,6 +144,8 @@ class QwenTokenizer:
     special_tokens: Mapping[str, int]
     exact: bool
     """True when the vocabulary is the one the official SDK ships (billing-grade counts)."""
+    memo: CountMemo = field(default_factory=CountMemo, repr=False, compare=False)
+    """Counts of long texts seen before (the system prompt of every call)."""
 
     @property
     def n_vocab(self) -> int:
@@ -169,8 +172,13 @@ class QwenTokenizer:
         return self._run(text, self.encoding.encode_ordinary)
 
     def count(self, text: str) -> int:
-        """``len(encode(text))``."""
-        return len(self.encode(text))
+        """``len(encode(text))``; long texts seen before are answered from a bounded memo
+        (``qwenkit.tokens._memo``)."""
+        found = self.memo.get(text)
+        if found is None:
+            found = len(self.encode(text))
+            self.memo.put(text, found)
+        return found
 
     def count_ordinary(self, text: str) -> int:
         """``len(encode_ordinary(text))``."""
