@@ -10,7 +10,10 @@ figure is the same request sent straight to the emulator, measured in the same r
 
 - **overhead**: non-streaming chat (``max_tokens=16``) at concurrency 1; p50/p99 of the wall
   time through the gateway minus the same percentile direct;
-- **throughput**: non-streaming requests/s at concurrency 32, through the gateway and direct;
+- **throughput**: non-streaming requests/s at concurrency 32, through the gateway and direct,
+  and the gateway's CPU time per request over that run (its capacity on one core is 1000 / that
+  many requests/s: at concurrency 32 the load generator and the emulator, on the other core, can
+  be what limits the requests/s);
 - **streams**: streams of 50 content chunks (``max_tokens=50``, one token per chunk) per second
   at concurrency 16, and the gateway process's CPU time per relayed chunk (``/proc`` user + system
   time over the run, divided by the chunks received);
@@ -215,10 +218,14 @@ def main() -> None:
             rps_direct, _ = asyncio.run(
                 concurrent(emulator.url, direct_key, SMALL, args.requests, 32)
             )
+            cpu_before = gateway.cpu_seconds()
             rps, _ = asyncio.run(concurrent(gateway.url, gateway.key, SMALL, args.requests, 32))
+            cpu_per_request = (gateway.cpu_seconds() - cpu_before) / (args.requests + 32)
             throughput = {
                 "gateway_requests_per_s": round(rps, 1),
                 "direct_requests_per_s": round(rps_direct, 1),
+                "gateway_cpu_ms_per_request": round(cpu_per_request * 1000, 3),
+                "gateway_capacity_per_core": round(1 / cpu_per_request, 1),
             }
             print(f"throughput at concurrency 32: {throughput}")
             sps_direct, _ = asyncio.run(
