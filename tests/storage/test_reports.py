@@ -114,6 +114,30 @@ def test_days_are_local_days(sqlite_url: str) -> None:
     assert [(r.group, r.requests) for r in shanghai.rows] == [("2026-12-05", 1), ("2026-12-06", 1)]
 
 
+def test_hours_in_time_order_and_filters_narrow_every_number(sql_url: str) -> None:
+    seed(
+        sql_url,
+        [
+            replace(BASE, timestamp=NOW - timedelta(minutes=30)),
+            replace(BASE, timestamp=NOW - timedelta(minutes=150), key_id="k2"),
+            replace(BASE, timestamp=NOW - timedelta(minutes=170), endpoint="summarize"),
+        ],
+    )
+    since = NOW - timedelta(hours=24)
+    hours = usage_report(sql_url, since=since, until=NOW, by="hour")
+    assert [(r.group, r.requests) for r in hours.rows] == [
+        ("2026-12-06T09:00", 2),
+        ("2026-12-06T11:00", 1),
+    ]
+    only = usage_report(sql_url, since=since, until=NOW, by="hour", key_id="k2")
+    assert [(r.group, r.requests) for r in only.rows] == [("2026-12-06T09:00", 1)]
+    assert only.total.requests == 1
+    assert only.total.cost == BASE.cost
+    faq = usage_report(sql_url, since=since, until=NOW, by="endpoint", endpoint="faq")
+    assert [(r.group, r.requests) for r in faq.rows] == [("faq", 2)]
+    assert [g.endpoint for g in faq.week_over_week] == ["faq"]
+
+
 def test_a_prompt_that_tripled_is_flagged_and_one_that_grew_a_little_is_not(sql_url: str) -> None:
     last_week = NOW - timedelta(days=10)
     seed(sql_url, [

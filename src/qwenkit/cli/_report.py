@@ -1,6 +1,6 @@
 """``qwenkit report``: usage, cost and cache hit rates over the ledger, and prompt bloat.
 
-``--by endpoint|model|key|env|day`` (a day in ``--tz``), ``--since 7d`` (30m, 24h, 4w or an ISO
+``--by endpoint|model|key|env|day|hour`` (a day or hour in ``--tz``), ``--since 7d`` (30m, 24h, 4w or an ISO
 date), ``--format table|json|csv``. JSON is one object: ``rows``, ``total`` (its ``requests`` is
 the request count) and ``week_over_week``. Built on ``qwenkit.storage._reports.usage_report``.
 """
@@ -30,9 +30,9 @@ def report(
     *,
     since: str = typer.Option("7d", "--since", help="30m, 24h, 7d, 4w, or an ISO date."),
     until: str | None = typer.Option(None, "--until", help="An ISO date/time (default: now)."),
-    by: str = typer.Option("endpoint", "--by", help="endpoint, model, key, env or day."),
+    by: str = typer.Option("endpoint", "--by", help="endpoint, model, key, env, day or hour."),
     output: str = typer.Option("table", "--format", help="table, json or csv."),
-    tz: str = typer.Option("UTC", "--tz", help="Time zone of --by day (IANA name)."),
+    tz: str = typer.Option("UTC", "--tz", help="Time zone of --by day and hour (IANA name)."),
     bloat_threshold: float = typer.Option(
         1.5, "--bloat-threshold", min=1.0, help="Week-over-week prompt growth flagged as bloat."
     ),
@@ -43,8 +43,8 @@ def report(
 
     from qwenkit.storage._reports import parse_since, usage_report
 
-    if by not in ("endpoint", "model", "key", "env", "day"):
-        fail(f"--by {by!r}: use endpoint, model, key, env or day", code=2)
+    if by not in ("endpoint", "model", "key", "env", "day", "hour"):
+        fail(f"--by {by!r}: use endpoint, model, key, env, day or hour", code=2)
     if output not in ("table", "json", "csv"):
         fail(f"--format {output!r}: use table, json or csv", code=2)
     try:

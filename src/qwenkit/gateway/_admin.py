@@ -39,7 +39,7 @@ from qwenkit.storage._status import budget_states
 __all__ = ["admin_routes"]
 
 Handler = Callable[[Request], Awaitable[Response]]
-_GROUPS = ("endpoint", "model", "key", "env", "day")
+_GROUPS = ("endpoint", "model", "key", "env", "day", "hour")
 
 
 class _LimitsBody(pydantic.BaseModel):
@@ -169,7 +169,9 @@ class _Admin:
         params = request.query_params
         by = params.get("by", "endpoint")
         if by not in _GROUPS:
-            raise GatewayError.of("InvalidParameter", "by must be endpoint, model, key, env or day")
+            raise GatewayError.of(
+                "InvalidParameter", "by must be endpoint, model, key, env, day or hour"
+            )
         try:
             since = parse_since(params.get("since", "7d"))
             threshold = float(params.get("bloat_threshold", "1.5"))

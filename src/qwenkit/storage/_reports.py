@@ -48,7 +48,7 @@ __all__ = [
     "usage_report",
 ]
 
-By = Literal["endpoint", "model", "key", "env", "day"]
+By = Literal["endpoint", "model", "key", "env", "day", "hour"]
 _COLUMN = {"endpoint": "endpoint", "model": "model", "key": "key_id", "env": "environment"}
 _WEEK = timedelta(days=7)
 _CHUNK = 5000
@@ -221,22 +221,35 @@ def usage_report(
     by: By = "endpoint",
     tz: str = "UTC",
     bloat_threshold: float = 1.5,
+    key_id: str | None = None,
+    endpoint: str | None = None,
+    model: str | None = None,
+    environment: str | None = None,
 ) -> UsageReport:
-    """The report of the ledger at ``source`` between ``since`` and ``until`` (now)."""
-    if by not in (*_COLUMN, "day"):
-        raise ValueError(f"by must be one of endpoint, model, key, env, day; got {by!r}")
+    """The report of the ledger at ``source`` between ``since`` and ``until`` (now), of the
+    records matching the filters given (``key_id``, ``endpoint``, ``model``, ``environment``).
+    ``by="day"`` groups by calendar day in ``tz`` (``2026-12-07``), ``by="hour"`` by hour
+    (``2026-12-07T14:00``); both come in time order."""
+    if by not in (*_COLUMN, "day", "hour"):
+        raise ValueError(f"by must be one of endpoint, model, key, env, day, hour; got {by!r}")
     until = until or datetime.now(timezone.utc)
     zone = ZoneInfo(tz)
+    filters = {"key_id": key_id, "endpoint": endpoint, "model": model, "environment": environment}
     groups: dict[str | None, _Fold] = {}
     total = _Fold()
     with _engine(source) as engine:
-        for row in _rows(engine, since, until):
-            key = _day(row.ts, zone) if by == "day" else getattr(row, _COLUMN[by])
+        for row in _rows(engine, since, until, filters):
+            if by == "day":
+                key = _day(row.ts, zone)
+            elif by == "hour":
+                key = _hour(row.ts, zone)
+            else:
+                key = getattr(row, _COLUMN[by])
             groups.setdefault(key, _Fold()).add(row)
             total.add(row)
-        weeks = _week_over_week(engine, until, bloat_threshold)
+        weeks = _week_over_week(engine, until, bloat_threshold, filters)
     ordered = sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or ""))
-    if by != "day":
+    if by not in ("day", "hour"):
         ordered.sort(key=lambda item: -item[1].cost)
     rows = [ReportRow.of(group, fold) for group, fold in ordered]
     return UsageReport(since, until, by, rows, ReportRow.of("total", total), weeks)
@@ -265,11 +278,13 @@ def recent_records(
         return [record_from_row(row) for row in conn.execute(query)]
 
 
-def _week_over_week(engine: Engine, until: datetime, threshold: float) -> list[Growth]:
+def _week_over_week(
+    engine: Engine, until: datetime, threshold: float, filters: dict[str, str | None]
+) -> list[Growth]:
     this: dict[str | None, list[int]] = {}
     last: dict[str | None, list[int]] = {}
     split = until - _WEEK
-    for row in _rows(engine, until - 2 * _WEEK, until):
+    for row in _rows(engine, until - 2 * _WEEK, until, filters):
         ts = _aware(row.ts)
         counts = (this if ts >= split else last).setdefault(row.endpoint, [0, 0])
         counts[0] += row.prompt_tokens
@@ -284,7 +299,9 @@ def _week_over_week(engine: Engine, until: datetime, threshold: float) -> list[G
     return growth
 
 
-def _rows(engine: Engine, since: datetime, until: datetime) -> Iterator[Any]:
+def _rows(
+    engine: Engine, since: datetime, until: datetime, filters: dict[str, str | None]
+) -> Iterator[Any]:
     c = usage.c
     query = (
         select(
@@ -306,6 +323,7 @@ def _rows(engine: Engine, since: datetime, until: datetime) -> Iterator[Any]:
             c.ttft_s,
         )
         .where(c.ts >= _utc(since), c.ts < _utc(until))
+        .where(*(c[column] == value for column, value in filters.items() if value is not None))
         .execution_options(yield_per=_CHUNK)
     )
     with engine.connect() as conn:
@@ -323,6 +341,10 @@ def _aware(moment: datetime) -> datetime:
 
 def _day(ts: datetime, zone: ZoneInfo) -> str:
     return _aware(ts).astimezone(zone).date().isoformat()
+
+
+def _hour(ts: datetime, zone: ZoneInfo) -> str:
+    return _aware(ts).astimezone(zone).strftime("%Y-%m-%dT%H:00")
 
 
 @contextmanager
