@@ -186,6 +186,7 @@ def test_a_missing_or_unknown_key_is_a_401_in_the_openai_envelope_and_is_recorde
     assert "x-request-id" in raw.headers
     assert len(served.records()) == before + 2
     assert all(r.http_status == 401 for r in served.records()[:2])
+    assert served.records()[0].request_id == raw.headers["x-request-id"]  # the log finds it
 
 
 @pytest.mark.parametrize(
@@ -238,6 +239,7 @@ def test_a_key_over_its_daily_budget_gets_a_429_naming_the_budget(served: Served
     assert f"key:{key_id}" in str(caught.value)
     [record] = served.records(key_id)
     assert (record.status, record.http_status, record.attempts) == ("error", 429, 0)
+    assert record.request_id == caught.value.response.headers["x-request-id"]
 
 
 def test_a_keys_max_tokens_caps_every_call_and_what_its_budget_reserves(served: Served) -> None:

@@ -173,9 +173,11 @@ class Gateway:
                     "limit (a task outlives the reservation of one call).",
                 )
         except GatewayError as exc:
+            call.request_id = request_id  # the id of the answer, so the log finds the refusal
             self.client.record_rejection(_clean(call), exc)
             return error_response(exc.error, wire=wire, stream=stream_hint, request_id=request_id)
         call = _call_of(inbound, request, call.tags)
+        call.request_id = request_id  # until the upstream names the call (a refusal keeps it)
         _attach(call, caller)
         if inbound.async_task:
             return await self._submit(call, caller, request_id)
