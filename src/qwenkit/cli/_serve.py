@@ -145,6 +145,7 @@ def banner(host: str, port: int, facts: dict[str, str]) -> str:
   {master}
   OpenAI-compatible base URL: {compat}
   DashScope native base URL:  {native}
+  Dashboard:                  {root}/dashboard (sign in with the master key)
 
 Make a key for your app:  qwenkit keys create my-app --env dev --daily-budget 5
 

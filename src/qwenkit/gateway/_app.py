@@ -54,6 +54,7 @@ from qwenkit.gateway._tasks import TaskBook
 from qwenkit.gateway._telemetry import ServerSpans, gateway_provider
 from qwenkit.gateway._upstream_client import upstream_client
 from qwenkit.gateway._websocket import ChatSocket
+from qwenkit.gateway.dashboard import dashboard_routes
 from qwenkit.storage import Limits, Store
 from qwenkit.storage._tasks import SQLTasks
 from qwenkit.storage._urls import Part, configured_url, default_store_url
@@ -119,6 +120,8 @@ class Gateway:
             self.metrics.watch_ledger(self.store.ledger)
         master = self.config.master_key
         self._master = master.get_secret_value() if master is not None else None
+        self.lint_findings: dict[str, str] = {}
+        """The prompt-cache lint's last finding per endpoint tag (the dashboard shows them)."""
 
     @property
     def master_key(self) -> str | None:
@@ -225,7 +228,11 @@ class Gateway:
         if not found:
             return {}
         self.metrics.prompt_cache_warning(call.tags.get("endpoint"))
-        return {"x-qwenkit-prompt-cache": found[0].removeprefix("prompt cache:").strip()}
+        finding = found[0].removeprefix("prompt cache:").strip()
+        endpoint = call.tags.get("endpoint") or ""
+        if endpoint in self.lint_findings or len(self.lint_findings) < 1000:
+            self.lint_findings[endpoint] = finding
+        return {"x-qwenkit-prompt-cache": finding}
 
     async def _stream(
         self, events: AsyncIterator[Event], call: Call, inbound: Inbound, request_id: str
@@ -477,6 +484,7 @@ def create_app(
         Route("/readyz", healthz, methods=["GET"]),
         Route("/metrics", gateway.metrics_page, methods=["GET"]),
         *admin_routes(gateway.store, gateway.master_key),
+        *dashboard_routes(gateway),
     ]
     provider = gateway.tracer_provider
     middleware = [Middleware(ServerSpans, provider=provider, routes=routes)] if provider else []
