@@ -3,6 +3,7 @@
 #   make test   install everything, then run the whole test suite
 #   make check  lint + types + import contracts + tests (what CI runs)
 #   make bench  the benchmarks in bench/ (figures, not assertions)
+#   make browser  Debian's chromium and chromium-driver for the browser tests (apt-get, if missing)
 
 PYTHON ?= python3
 TOOLS  := .tools
@@ -12,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 RUN    := $(UV) run --locked --no-sync
 
-.PHONY: install run test lint typecheck contracts check bench clean
+.PHONY: install run test lint typecheck contracts check bench clean browser
 
 $(UV): requirements-bootstrap.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -28,7 +29,21 @@ install: $(VENV)/.synced
 run: install
 	$(RUN) qwenkit serve
 
-test: install
+# The browser tests (`-m browser`) drive Debian's Chromium with Playwright (`executable_path`);
+# nothing is downloaded from a browser vendor (no `playwright install`). Installed only when
+# /usr/bin/chromium or /usr/bin/chromedriver is missing: as root, or through sudo when there.
+CHROMIUM     := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null 2>&1 || echo sudo)
+
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then echo "$(CHROMIUM) is installed"; else \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			chromium chromium-driver && \
+		$(CHROMIUM) --version; fi
+
+test: install browser
 	$(RUN) pytest
 
 lint: install

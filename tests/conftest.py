@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from services import service_missing
 
 from qwenkit._settings import Mode
+
+# The Playwright fixtures (``browser``, ``page``) of tests/support/browser.py.
+pytest_plugins = ["browser"]
 
 
 @pytest.fixture
@@ -48,10 +52,10 @@ _STORE_TABLES = (
 
 
 def _service_missing(what: str, error: BaseException) -> NoReturn:
-    message = f"{what} is not reachable ({type(error).__name__}: {error})"
-    if os.environ.get("QWENKIT_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{message}; QWENKIT_REQUIRE_SERVICES=1 makes that a failure", pytrace=False)
-    pytest.skip(f"{message}; start it or set QWENKIT_TEST_POSTGRES / QWENKIT_TEST_REDIS")
+    service_missing(
+        f"{what} is not reachable ({type(error).__name__}: {error})",
+        "start it or set QWENKIT_TEST_POSTGRES / QWENKIT_TEST_REDIS",
+    )
 
 
 @pytest.fixture
