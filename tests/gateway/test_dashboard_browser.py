@@ -327,9 +327,13 @@ def test_every_page_has_the_nav_the_ranges_its_charts_and_no_script(
             check_chart(page, chart, series)
         check_page(page, response, tmp_path, name)
     # the spend chart draws the daily budgets (of web, batch, tiny, doomed until revoked) as
-    # reference lines, not series
+    # reference lines, not series: one line per limit, budgets of the same size sharing it
     page.goto(dashboard.url + "/dashboard")
-    assert page.locator('svg.chart[data-chart="spend"] g.reference').count() >= 3
+    lines = page.locator('svg.chart[data-chart="spend"] g.reference')
+    assert lines.count() == 2  # 5/day (three keys) and 0.0000001/day (tiny)
+    names = [lines.nth(i).get_attribute("data-name") or "" for i in range(lines.count())]
+    shared = next(name for name in names if name.endswith(": 5/day"))
+    assert shared.count("(key ") >= 2, names
 
 
 def test_the_range_links_redraw_the_charts_over_24_hours_and_30_days(
