@@ -22,6 +22,17 @@ figure is the same request sent straight to the emulator, measured in the same r
   client gone (``ended``, ``disconnected``), through the gateway (which must close its upstream
   request) and direct; the goal is 100 ms through the gateway.
 
+- **matrix** (``gateway_load.py`` in its own process, aiohttp): non-streaming and streaming at
+  concurrency 1, 16, 64 and 256, through the gateway and direct: added p50/p99 latency, added
+  time to the first byte of the answer (TTFB), requests or streams per second, and the gateway's
+  CPU per request or per streamed chunk;
+- **soak**: 200 slow-reading streaming clients (one event every 100 ms) for ``--soak`` seconds
+  (300 by default); the gateway's RSS sampled every 5 s (flat means within 10% of its value
+  after the first minute: the bounded relay buffer makes a slow client slow the upstream read).
+
+The issue's goals: added p50 <= 0.5 ms and p99 <= 2 ms at concurrency 1, added TTFB <= 1 ms,
+>= 1,500 requests/s and >= 400 streams/s of 50 chunks on one core, RSS flat across the soak.
+
 The reference: LiteLLM's proxy on this kind of machine with one core adds about 11 ms p50 and
 21 ms p99 to a non-streaming call at concurrency 1, serves about 88 requests/s and 20 streams/s
 of 50 chunks, and uses about 0.9 ms of CPU per streamed chunk (the gateway issue's figures).
@@ -94,6 +105,12 @@ class Gateway:
             )
             created.raise_for_status()
             self.key = created.json()["key"]
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -190,6 +207,71 @@ def disconnects(url: str, key: str, upstream: str, n: int) -> list[float]:
         httpx.patch(upstream + "/_emulator/config", json=off).raise_for_status()
 
 
+LEVELS = {"whole": {1: 500, 16: 2000, 64: 3000, 256: 4000},
+          "stream": {1: 100, 16: 400, 64: 800, 256: 1000}}  # fmt: skip
+
+
+def run_load(url: str, key: str, mode: str, n: int, width: int) -> dict[str, Any]:
+    command = [sys.executable, str(HERE / "gateway_load.py"), url, key, mode, str(n), str(width)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def matrix(gateway: Gateway, upstream: str, direct_key: str) -> dict[str, Any]:
+    """Every mode and concurrency, direct then through the gateway (see the docstring)."""
+    table: dict[str, Any] = {}
+    for mode, levels in LEVELS.items():
+        table[mode] = {}
+        for width, n in levels.items():
+            direct = run_load(upstream, direct_key, mode, n, width)
+            cpu = gateway.cpu_seconds()
+            through = run_load(gateway.url, gateway.key, mode, n, width)
+            cpu = gateway.cpu_seconds() - cpu
+            unit = through["events"] if mode == "stream" else n + min(n, width)
+            row = {
+                "added_p50_ms": ms(percentile(through["seconds"], 0.5)
+                                   - percentile(direct["seconds"], 0.5)),
+                "added_p99_ms": ms(percentile(through["seconds"], 0.99)
+                                   - percentile(direct["seconds"], 0.99)),
+                "added_ttfb_p50_ms": ms(percentile(through["ttfb"], 0.5)
+                                        - percentile(direct["ttfb"], 0.5)),
+                "gateway_per_s": round(through["per_second"], 1),
+                "direct_per_s": round(direct["per_second"], 1),
+                ("gateway_cpu_ms_per_chunk" if mode == "stream"
+                 else "gateway_cpu_ms_per_request"): round(cpu / max(unit, 1) * 1000, 4),
+            }  # fmt: skip
+            table[mode][str(width)] = row
+            print(f"{mode} at concurrency {width}: {row}", flush=True)
+    return table
+
+
+def soak(gateway: Gateway, seconds: float, clients: int = 200) -> dict[str, Any]:
+    """The gateway's RSS while ``clients`` slow readers stream for ``seconds``."""
+    command = [sys.executable, str(HERE / "gateway_load.py"), gateway.url, gateway.key, "slow",
+               str(clients), str(seconds)]  # fmt: skip
+    readers = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    samples: list[tuple[float, float]] = []
+    start = time.monotonic()
+    while readers.poll() is None:
+        samples.append((time.monotonic() - start, gateway.rss_mb()))
+        time.sleep(5)
+    out, _ = readers.communicate()
+    settled = [rss for at, rss in samples if at >= min(60.0, seconds / 5)] or [samples[-1][1]]
+    base = settled[0]
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "events_read": json.loads(out)["events_read"],
+        "rss_mb_start": round(samples[0][1], 1),
+        "rss_mb_after_warmup": round(base, 1),
+        "rss_mb_max": round(max(settled), 1),
+        "rss_mb_end": round(settled[-1], 1),
+        "growth_after_warmup": round(max(settled) / base - 1, 3),
+        "flat": max(settled) <= base * 1.10,
+    }
+
+
 def ms(value: float) -> float:
     return round(value * 1000, 2)
 
@@ -200,6 +282,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--streams", type=int, default=400)
     parser.add_argument("--disconnects", type=int, default=20)
+    parser.add_argument("--soak", type=float, default=300.0, help="seconds of the slow-client soak")
+    parser.add_argument("--no-matrix", action="store_true", help="skip the concurrency matrix")
     args = parser.parse_args()
     emulator = Emulator()
     with tempfile.TemporaryDirectory() as tmp:
@@ -253,6 +337,9 @@ def main() -> None:
                 "goal_ms": 100,
             }
             print(f"client disconnect to upstream closed: {disconnect}")
+            table = {} if args.no_matrix else matrix(gateway, emulator.url, direct_key)
+            soaked = soak(gateway, args.soak) if args.soak > 0 else {}
+            print(f"soak: {soaked}")
         finally:
             gateway.stop()
             emulator.stop()
@@ -265,6 +352,8 @@ def main() -> None:
         "throughput": throughput,
         "streams": streams,
         "disconnect": disconnect,
+        "matrix": table,
+        "soak": soaked,
         "litellm_reference": LITELLM,
         "ratio_to_litellm": {
             "overhead_p50": round(LITELLM["overhead_p50_ms"] / max(overhead["p50_ms"], 0.01), 1),
