@@ -81,10 +81,10 @@ class Send:
         total = self.timeout.total
         deadline = None if total is None else self._clock() + total
         events, event = await self._start(call, retrying, deadline)
-        seen: list[Event] = []
+        seen = StreamAssembler()  # what went downstream, folded (not every event kept)
         try:
             while event is not None:
-                seen.append(event)
+                seen.add(event)
                 yield event
                 try:
                     event = await self._next(events, deadline)
@@ -130,13 +130,12 @@ class Send:
 
 
 def _interrupted(
-    error: APIError | WireError, call: Call, retrying: Retrying, seen: list[Event]
+    error: APIError | WireError, call: Call, retrying: Retrying, assembler: StreamAssembler
 ) -> StreamInterruptedError:
-    """The error of a stream that failed after ``seen`` went downstream (never retried)."""
+    """The error of a stream that failed after what ``assembler`` holds went downstream (never
+    retried)."""
     retrying.on_error(error, body_started=True)
     call.attempts.append(retrying.attempts[-1])
-    assembler = StreamAssembler()
-    assembler.extend(seen)
     api = error if isinstance(error, APIError) else None
     cause = api.message if api is not None else str(error)
     interrupted = StreamInterruptedError(
