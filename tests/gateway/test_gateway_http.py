@@ -8,11 +8,9 @@ file of the module's tmp dir; each test makes its own keys."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,13 +22,14 @@ import pytest
 from dashscope import Generation
 from dashscope.api_entities.http_request import close_shared_sync_session
 from emulator_server import free_port, restored_config, serve
+from gateway_site import GatewaySite
 from openai.types.chat import ChatCompletionMessageParam
 
-from qwenkit import ConfigError, RetryPolicy, Settings, Timeout, UsageRecord
+from qwenkit import ConfigError, RetryPolicy, Settings, Timeout
 from qwenkit.catalog import estimate_max_cost
 from qwenkit.emulator import create_app as emulator_app
 from qwenkit.gateway import Gateway, GatewayConfig, create_app
-from qwenkit.storage import Limits, Store, recent_records
+from qwenkit.storage import Limits, recent_records
 from qwenkit.tokens import count_messages
 
 MASTER = "qk-master-test-0123456789"
@@ -44,34 +43,7 @@ def generation(**options: Any) -> Any:
     return Generation.call(**options)
 
 
-@dataclass
-class Served:
-    url: str
-    store_url: str
-    gateway: Gateway
-    upstream: str
-
-    def key(self, name: str = "app", **options: Any) -> tuple[str, str]:
-        """A new virtual key (``(key, id)``)."""
-
-        async def create() -> tuple[str, str]:
-            store = Store.open(self.store_url, parts=["keys"])
-            try:
-                assert store.keys is not None
-                created = await store.keys.create(name, **options)
-                return created.key, created.info.id
-            finally:
-                await store.aclose()
-
-        return asyncio.run(create())
-
-    def records(self, key_id: str | None = None) -> list[UsageRecord]:
-        """The ledger's records (newest first), after what the gateway queued is written."""
-        ledger = self.gateway.store.ledger
-        assert ledger is not None
-        assert ledger.flush(timeout=10)
-        return recent_records(self.store_url, limit=1000, key_id=key_id)
-
+class Served(GatewaySite):
     def openai(self, key: str) -> openai.OpenAI:
         return openai.OpenAI(api_key=key, base_url=self.url + "/compatible-mode/v1", max_retries=0)
 

@@ -10,24 +10,22 @@ keys."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from emulator_server import restored_config, serve
+from gateway_site import GatewaySite
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from qwenkit import Settings, UsageRecord
 from qwenkit.emulator import create_app as emulator_app
 from qwenkit.gateway import Gateway, GatewayConfig, _websocket, create_app
-from qwenkit.storage import Store, recent_records
 
 MASTER = "qk-master-test-0123456789"
 MESSAGES = [{"role": "user", "content": "Say hello to the WebSocket relay."}]
@@ -35,34 +33,7 @@ ROUTE = "/v1/chat/completions/ws"
 TIMEOUT = 10.0
 
 
-@dataclass
-class Served:
-    url: str
-    store_url: str
-    gateway: Gateway
-    upstream: str
-
-    def key(self, name: str = "app", **options: Any) -> tuple[str, str]:
-        """A new virtual key (``(key, id)``)."""
-
-        async def create() -> tuple[str, str]:
-            store = Store.open(self.store_url, parts=["keys"])
-            try:
-                assert store.keys is not None
-                created = await store.keys.create(name, **options)
-                return created.key, created.info.id
-            finally:
-                await store.aclose()
-
-        return asyncio.run(create())
-
-    def records(self, key_id: str | None = None) -> list[UsageRecord]:
-        """The ledger's records (newest first), after what the gateway queued is written."""
-        ledger = self.gateway.store.ledger
-        assert ledger is not None
-        assert ledger.flush(timeout=10)
-        return recent_records(self.store_url, limit=1000, key_id=key_id)
-
+class Served(GatewaySite):
     def socket(self, key: str | None = None, route: str = ROUTE) -> ClientConnection:
         """A socket to the relay, with ``key`` on the handshake when given."""
         headers = {"Authorization": f"Bearer {key}"} if key is not None else None
