@@ -15,6 +15,7 @@ import typer
 
 from qwenkit._version import __version__
 from qwenkit.cli import (
+    _batch,
     _budget,
     _chat,
     _db,
@@ -50,6 +51,7 @@ app.add_typer(_keys.app, name="keys")
 app.command("report")(_report.report)
 app.add_typer(_budget.app, name="budget")
 app.add_typer(_db.app, name="db")
+app.add_typer(_batch.app, name="batch")
 
 _DEBUG = {"on": False}
 
