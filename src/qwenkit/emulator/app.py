@@ -5,6 +5,7 @@ Routes (reference §12):
 =======================================================  =========================================
 ``POST /compatible-mode/v1/chat/completions``            OpenAI-compatible chat (``routes_chat``)
 ``GET  /compatible-mode/v1/models``                      the catalog as an OpenAI model list
+``/compatible-mode/v1/files``, ``.../batches``             the Batch API (``routes_batches``)
 ``POST /api/v1/services/aigc/text-generation/generation``        native text generation
 ``POST /api/v1/services/aigc/multimodal-generation/generation``  native multimodal generation
 ``GET  /api/v1/tasks/{task_id}``                         an asynchronous task (``routes_tasks``)
@@ -36,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from qwenkit.emulator import routes_chat, routes_tasks
+from qwenkit.emulator import routes_batches, routes_chat, routes_tasks
 from qwenkit.emulator.config import EmulatorConfig
 from qwenkit.emulator.control import control_routes
 from qwenkit.emulator.messages import Wire
@@ -92,6 +93,20 @@ def create_app(
     routes = [
         Route(COMPAT_PREFIX + "/chat/completions", routes_chat.compat_chat, methods=["POST"]),
         Route(COMPAT_PREFIX + "/models", list_models, methods=["GET"]),
+        Route(COMPAT_PREFIX + "/files", routes_batches.upload_file, methods=["POST"]),
+        Route(COMPAT_PREFIX + "/files/{file_id}", routes_batches.get_file, methods=["GET"]),
+        Route(
+            COMPAT_PREFIX + "/files/{file_id}/content",
+            routes_batches.file_content,
+            methods=["GET"],
+        ),
+        Route(COMPAT_PREFIX + "/batches", routes_batches.create_batch, methods=["POST"]),
+        Route(COMPAT_PREFIX + "/batches/{batch_id}", routes_batches.get_batch, methods=["GET"]),
+        Route(
+            COMPAT_PREFIX + "/batches/{batch_id}/cancel",
+            routes_batches.cancel_batch,
+            methods=["POST"],
+        ),
         Route(_AIGC + "/text-generation/generation", routes_chat.native_text, methods=["POST"]),
         Route(
             _AIGC + "/multimodal-generation/generation",

@@ -119,6 +119,21 @@ class TasksConfig(_Section):
     retention_seconds: float = Field(default=86_400.0, gt=0)
 
 
+class BatchesConfig(_Section):
+    """The OpenAI-compatible Batch API (``/compatible-mode/v1/files``, ``.../batches``); the real
+    service's timings, accepted endpoints and windows are UNCONFIRMED, so all are settings."""
+
+    validating_seconds: float = Field(default=0.05, ge=0)
+    """How long a new batch stays ``validating``."""
+    in_progress_seconds: float = Field(default=0.1, ge=0)
+    """The least time a batch stays ``in_progress`` (its lines are answered meanwhile)."""
+    endpoints: list[str] = Field(default_factory=lambda: ["/v1/chat/completions"])
+    completion_windows: list[str] = Field(default_factory=lambda: ["24h"])
+    concurrency: int = Field(default=8, ge=1)
+    """Lines of one batch answered at a time."""
+    max_file_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+
+
 class LimitsConfig(_Section):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Larger request bodies get 413 ``BadRequest.TooLarge`` (the real limit is not documented)."""
@@ -141,6 +156,7 @@ class EmulatorConfig(_Section):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     tasks: TasksConfig = Field(default_factory=TasksConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    batches: BatchesConfig = Field(default_factory=BatchesConfig)
     scenarios: list[dict[str, Any]] = Field(default_factory=list)
     """Scenario rules (see ``qwenkit.emulator.engine.scenarios``); also loadable from their own file."""
     catalog_file: Path | None = None

@@ -1,7 +1,8 @@
 """Everything one emulator app holds between requests, in one object (no module-level state).
 
 ``EmulatorState`` is built once per ``create_app``: the configuration, the model catalog, the
-engine, the context cache, the rate limiter, the fault plan, the task store, the bounded request
+engine, the context cache, the rate limiter, the fault plan, the task store, the Batch API's files
+and batches, the bounded request
 log and the per-key request counters. Tokenizers are loaded once per process by
 ``qwenkit.tokens`` (``warm()`` loads the families the catalog uses ahead of the first request).
 
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from qwenkit._exceptions import UsageError
 from qwenkit.catalog import Catalog, ModelProfile
 from qwenkit.emulator.auth import AuthFailure, KeyRing
+from qwenkit.emulator.batch_store import BatchStore
 from qwenkit.emulator.config import EmulatorConfig, read_data_file
 from qwenkit.emulator.engine import Engine, ScenarioRule, build_engine, load_scenarios
 from qwenkit.emulator.tasks import TaskStore
@@ -91,6 +93,7 @@ class EmulatorState:
         self.limiter = RateLimiter(config.throttle)
         self.faults = FaultPlan(config.faults)
         self.tasks = TaskStore()
+        self.batches = BatchStore()
         self.log = RequestLog()
         self.counters: dict[str, int] = {}
         self.started = time.time()
@@ -161,8 +164,10 @@ class EmulatorState:
         return len(data)
 
     def reset(self) -> None:
-        """Forget caches, counters, throttle windows, tasks and the request log."""
+        """Forget caches, counters, throttle windows, tasks, batch files and batches (running
+        ones are cancelled) and the request log."""
         self.cache.reset()
+        self.batches.clear()
         self.limiter.reset()
         self.tasks.clear()
         self.log.clear()
