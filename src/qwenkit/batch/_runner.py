@@ -2,7 +2,8 @@
 
 The dispatcher takes the next line not yet in the output, waits for a slot of the AIMD limit and
 for the ``rpm``/``tpm`` buckets, checks the budget, and starts the request (``mode="sync"``:
-``client.chat``; ``"async-task"``: ``client.submit(..., server=True)`` then ``wait()``). The
+``client.chat``; ``"async-task"``: ``client.submit(..., server=True)`` then ``wait()``;
+``"batch-api"``: every pending line in one job of the Batch interface, ``_batch_api``). The
 client's ``RetryPolicy`` retries throttling and 5xx itself (honouring ``Retry-After``); a
 ``RateLimitError`` that still escapes halves the limit and puts the line back in the queue, as
 does another transient error, up to ``max_requeues`` times per line. Deterministic failures
@@ -29,10 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qwenkit._exceptions import APIError, QwenError, RateLimitError, UsageError
+from qwenkit.batch._batch_api import BatchAPIRun
 from qwenkit.batch._input import BadLine, Item, read_items
 from qwenkit.batch._limits import AIMDLimit, TokenBucket
 from qwenkit.batch._output import ResultFile, error_row, success_row
-from qwenkit.catalog import cost
+from qwenkit.catalog import Cost, cost
 from qwenkit.client import AsyncQwen, ChatResult
 from qwenkit.tokens import count_messages
 from qwenkit.types import Usage
@@ -40,7 +42,7 @@ from qwenkit.wire.compat.usage import encode_usage
 
 __all__ = ["BatchOptions", "BatchRun", "Progress", "Summary", "run_batch"]
 
-BatchMode = Literal["sync", "async-task"]
+BatchMode = Literal["sync", "async-task", "batch-api"]
 
 
 @dataclass
@@ -57,6 +59,12 @@ class BatchOptions:
     max_requeues: int = 8
     default_max_tokens: int = 8192
     """The ``max_tokens`` assumed for the worst case of a line that sets none."""
+    batch_endpoint: str = "/v1/chat/completions"
+    """``mode="batch-api"``: the batch's ``endpoint`` (DashScope's accepted values UNCONFIRMED)."""
+    completion_window: str = "24h"
+    poll_initial: float = 1.0
+    """``mode="batch-api"``: the first wait between polls, doubled each time up to ``poll_max``."""
+    poll_max: float = 30.0
 
 
 @dataclass
@@ -128,6 +136,8 @@ class _Run:
             else:
                 self.pending.append(item)
         self.on_progress(self.progress)
+        if self.options.mode == "batch-api":
+            return await self._run_batch_api()
         tasks: set[asyncio.Task[None]] = set()
         summary = Summary(self.progress)
         try:
@@ -172,6 +182,57 @@ class _Run:
             summary.message = f"interrupted: {self.progress.remaining} lines not answered"
         summary.concurrency = self.limit.limit
         return summary
+
+    async def _run_batch_api(self) -> Summary:
+        """All pending lines in one Batch API job (``qwenkit.batch._batch_api``); the budget
+        sends the lines whose worst cases fit, in order, and stops at the first that does not."""
+        summary = Summary(self.progress)
+        items: list[Item] = []
+        reserved = Decimal(0)
+        budget = self.options.budget
+        while self.pending:
+            item = self.pending[0]
+            worst = self._worst_cost(item)
+            if budget is not None and reserved + worst > budget:
+                summary.stopped = "budget"
+                summary.message = (
+                    f"budget {budget}: the next line (line {item.line}) could take the batch past "
+                    f"it (worst case {reserved + worst}); {len(self.pending)} lines not sent"
+                )
+                break
+            reserved += worst
+            items.append(self.pending.popleft())
+        options = self.options
+        api = BatchAPIRun(
+            self.client,
+            model=options.model,
+            task=options.task,
+            endpoint=options.batch_endpoint,
+            completion_window=options.completion_window,
+            poll_initial=options.poll_initial,
+            poll_max=options.poll_max,
+            write=self._write_api,
+            stopping=self.stopping,
+        )
+        self.progress.in_flight = len(items)
+        try:
+            await api.run(items)
+        finally:
+            self.progress.in_flight = 0
+            self.results.sync()
+        if self.stopping.is_set() and summary.stopped is None:
+            summary.stopped = "interrupted"
+            summary.message = f"interrupted: {self.progress.remaining} lines not answered"
+        return summary
+
+    def _write_api(self, row: dict[str, Any], usage: Usage | None, price: Cost | None) -> None:
+        if usage is not None:
+            self.progress.tokens += usage.total_tokens
+        if price is not None:
+            self.progress.cost += price.total
+            self.progress.currency = price.currency
+        self.progress.in_flight = max(0, self.progress.in_flight - 1)
+        self._write(row)
 
     async def _wait_any(self, tasks: set[asyncio.Task[None]]) -> None:
         stop = asyncio.ensure_future(self.stopping.wait())

@@ -1,7 +1,7 @@
 """``qwenkit batch run``: answer every line of a JSONL file, resumably, within limits.
 
 ``qwenkit batch run INPUT.jsonl --out RESULTS.jsonl [--model|--task] [--concurrency N] [--rpm N]
-[--tpm N] [--budget AMOUNT] [--mode sync|async-task] [--base-url URL] [--quiet]``. Rerunning the
+[--tpm N] [--budget AMOUNT] [--mode sync|async-task|batch-api] [--base-url URL] [--quiet]``. Rerunning the
 same command skips the lines already in ``--out``. A rich progress bar while it runs (``--quiet``:
 none) and a summary table at the end. Exit codes: 0 done (failed rows included), 2 bad options or
 unreadable files, 3 stopped at the budget, 130 interrupted (Ctrl-C; what finished is written).
@@ -54,7 +54,7 @@ def run(  # noqa: PLR0917 - typer maps parameters to options
     rpm: int | None = typer.Option(None, "--rpm", min=1, help="Requests per minute, at most."),
     tpm: int | None = typer.Option(None, "--tpm", min=1, help="Tokens per minute (worst case)."),
     budget: str | None = typer.Option(None, "--budget", help="Stop before spending more."),
-    mode: str = typer.Option("sync", "--mode", help="sync or async-task."),
+    mode: str = typer.Option("sync", "--mode", help="sync, async-task or batch-api."),
     base_url: str | None = typer.Option(None, "--base-url", help="Where to send (or env)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary."),
 ) -> None:
@@ -62,15 +62,20 @@ def run(  # noqa: PLR0917 - typer maps parameters to options
     from qwenkit.batch import BatchOptions
 
     input_path, out = Path(input_file), Path(out_file)
-    if mode not in ("sync", "async-task"):
-        fail(f"--mode {mode!r}: use sync or async-task (batch-api is not available yet)", code=2)
+    if mode not in ("sync", "async-task", "batch-api"):
+        fail(f"--mode {mode!r}: use sync, async-task or batch-api", code=2)
     if not input_path.is_file():
         fail(f"{input_path}: no such file", code=2)
     options = BatchOptions(
         concurrency=concurrency, rpm=rpm, tpm=tpm, budget=_amount(budget), model=model,
         task=task, mode=mode,  # type: ignore[arg-type]
     )  # fmt: skip
-    summary = asyncio.run(_run(input_path, out, options, base_url, quiet))
+    from qwenkit._exceptions import QwenError
+
+    try:
+        summary = asyncio.run(_run(input_path, out, options, base_url, quiet))
+    except QwenError as exc:  # batch-api: the upload, the batch or a poll failed
+        fail(str(exc), code=1)
     if not quiet:
         _summary_table(summary)
     progress = summary.progress
