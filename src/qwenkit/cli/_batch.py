@@ -15,7 +15,7 @@ import signal
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import typer
 from rich.markup import escape
@@ -25,6 +25,7 @@ from qwenkit.cli._output import console, err_console, fail
 
 if TYPE_CHECKING:
     from qwenkit.batch import BatchOptions, Progress, Summary
+    from qwenkit.batch._runner import BatchMode
 
 app = typer.Typer(help="Batch jobs: many requests from a JSONL file.", no_args_is_help=True)
 
@@ -59,6 +60,7 @@ def run(  # noqa: PLR0917 - typer maps parameters to options
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary."),
 ) -> None:
     """Send every line of INPUT not yet in --out; write one result row per line."""
+    from qwenkit._exceptions import QwenError
     from qwenkit.batch import BatchOptions
 
     input_path, out = Path(input_file), Path(out_file)
@@ -68,9 +70,8 @@ def run(  # noqa: PLR0917 - typer maps parameters to options
         fail(f"{input_path}: no such file", code=2)
     options = BatchOptions(
         concurrency=concurrency, rpm=rpm, tpm=tpm, budget=_amount(budget), model=model,
-        task=task, mode=mode,  # type: ignore[arg-type]
+        task=task, mode=cast("BatchMode", mode),  # checked just above
     )  # fmt: skip
-    from qwenkit._exceptions import QwenError
 
     try:
         summary = asyncio.run(_run(input_path, out, options, base_url, quiet))
@@ -84,16 +85,11 @@ def run(  # noqa: PLR0917 - typer maps parameters to options
         + (f", {progress.skipped} from an earlier run" if progress.skipped else ""),
         soft_wrap=True,
     )
-    if summary.stopped == "budget":
+    if summary.stopped is not None:
         err_console.print(
             f"[bold yellow]stopped:[/] {escape(summary.message or '')}", soft_wrap=True
         )
-        sys.exit(EXIT_BUDGET)
-    if summary.stopped == "interrupted":
-        err_console.print(
-            f"[bold yellow]stopped:[/] {escape(summary.message or '')}", soft_wrap=True
-        )
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_BUDGET if summary.stopped == "budget" else EXIT_INTERRUPTED)
 
 
 async def _run(

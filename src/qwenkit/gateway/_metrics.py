@@ -109,6 +109,7 @@ class GatewayMetrics:
             registry=self.registry, multiprocess_mode="livesum",
         )  # fmt: skip
         self._ledger: Ledger | None = None
+        self._multiprocess = _multiprocess_dir() is not None
         self._ledger_gauges = {
             name: Gauge(
                 f"qwenkit_ledger_{name}", text, registry=self.registry, multiprocess_mode="livesum"
@@ -142,7 +143,8 @@ class GatewayMetrics:
             self.cost.labels(endpoint, model, record.currency or "").inc(float(record.cost))
         if record.cache_hit:
             self.edge_hits.labels(endpoint).inc()
-        self._read_ledger()
+        if self._multiprocess:  # another worker's scrape reads this worker's gauges from its file
+            self._read_ledger()
 
     def prompt_cache_warning(self, endpoint: str | None) -> None:
         self.prompt_cache_warnings.labels(self._endpoint(endpoint)).inc()
@@ -162,7 +164,7 @@ class GatewayMetrics:
     def render(self) -> bytes:
         """The exposition text: this process's registry, or every worker's with several."""
         self._read_ledger()
-        if not _multiprocess_dir():
+        if not self._multiprocess:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -170,7 +172,7 @@ class GatewayMetrics:
 
     def close(self) -> None:
         """With several workers, mark this process's gauge files dead (they stop counting)."""
-        if _multiprocess_dir():
+        if self._multiprocess:
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from qwenkit._core.usage import UsageRecord
 from qwenkit.storage import ReportRow, UsageReport, recent_records, usage_report
+from qwenkit.storage._reports import By
 
 __all__ = [
     "RANGES",
@@ -66,10 +67,10 @@ def window(name: str | None, now: datetime | None = None) -> Window:
     return Window(name, since, until, bucket, tuple(labels))
 
 
-def range_report(ledger: Any, span: Window, by: str, **filters: str | None) -> UsageReport:
+def range_report(ledger: Any, span: Window, by: By | Literal["bucket"]) -> UsageReport:
     """``usage_report`` over the window, grouped ``by`` (``bucket`` for the window's buckets)."""
-    grouping = span.bucket if by == "bucket" else by
-    return usage_report(ledger, since=span.since, until=span.until, by=grouping, **filters)  # type: ignore[arg-type]
+    grouping: By = span.bucket if by == "bucket" else by
+    return usage_report(ledger, since=span.since, until=span.until, by=grouping)
 
 
 def series(
