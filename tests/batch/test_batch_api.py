@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from batch_lines import write_input
 from emulator_server import serve
 
 from qwenkit.batch import BatchOptions, ResultFile, run_batch
@@ -30,16 +31,6 @@ def server() -> Iterator[tuple[str, Any]]:
         yield base, app
 
 
-def write_input(path: Path, count: int) -> list[str]:
-    ids = [f"doc-{n:03d}" for n in range(count)]
-    with path.open("w") as handle:
-        for ident in ids:
-            line = {"id": ident, "messages": [{"role": "user", "content": f"<<{ident}>>"}],
-                    "max_tokens": 8}  # fmt: skip
-            handle.write(json.dumps(line) + "\n")
-    return ids
-
-
 async def run(url: str, source: Path, out: Path) -> Any:
     options = BatchOptions(mode="batch-api", model="qwen-plus", poll_initial=0.02, poll_max=0.1)
     async with AsyncQwen(api_key=KEY, base_url=url, usage_sinks=[]) as client:
@@ -52,7 +43,7 @@ async def test_50_lines_answered_once_like_chat_completions(
     server: tuple[str, Any], tmp_path: Path
 ) -> None:
     url, app = server
-    ids = write_input(tmp_path / "in.jsonl", 50)
+    ids = write_input(tmp_path / "in.jsonl", 50, max_tokens=8)
     summary = await run(url, tmp_path / "in.jsonl", tmp_path / "out.jsonl")
     assert summary.stopped is None
     assert summary.progress.done == 50
@@ -82,7 +73,7 @@ async def test_50_lines_answered_once_like_chat_completions(
 @pytest.mark.anyio
 async def test_only_pending_lines_are_sent(server: tuple[str, Any], tmp_path: Path) -> None:
     url, app = server
-    ids = write_input(tmp_path / "in.jsonl", 6)
+    ids = write_input(tmp_path / "in.jsonl", 6, max_tokens=8)
     (tmp_path / "few.jsonl").write_text(
         "".join(raw + "\n" for raw in (tmp_path / "in.jsonl").read_text().splitlines()[:2])
     )
@@ -100,7 +91,7 @@ def test_cli_batch_api(server: tuple[str, Any], tmp_path: Path, monkeypatch: Any
     from qwenkit.cli import app as cli
 
     url, _ = server
-    ids = write_input(tmp_path / "in.jsonl", 5)
+    ids = write_input(tmp_path / "in.jsonl", 5, max_tokens=8)
     monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
     result = CliRunner().invoke(cli, [
         "batch", "run", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "out.jsonl"),

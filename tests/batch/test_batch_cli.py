@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from batch_lines import write_input
 from emulator_server import restored_config, serve
 
 from qwenkit.emulator import EmulatorConfig, create_app
@@ -29,15 +30,6 @@ def url() -> Iterator[str]:
 def control(url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=url) as client:
         yield client
-
-
-def write_input(path: Path, count: int) -> list[str]:
-    ids = [f"doc-{number:05d}" for number in range(count)]
-    with path.open("w") as handle:
-        for ident in ids:
-            line = {"id": ident, "messages": [{"role": "user", "content": f"<<{ident}>>"}]}
-            handle.write(json.dumps({**line, "max_tokens": 8}) + "\n")
-    return ids
 
 
 def command(source: Path, out: Path, *extra: str) -> list[str]:
@@ -62,7 +54,7 @@ def test_sigkill_then_resume_answers_every_line_once(
     url: str, control: httpx.Client, tmp_path: Path
 ) -> None:
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    ids = write_input(source, 300)
+    ids = write_input(source, 300, max_tokens=8)
     with restored_config(control, {"pacing": {"slow_upstream_ms": 20}}):
         process = subprocess.Popen(
             command(source, out, "--concurrency", "4"), env=environment(url),
@@ -92,7 +84,7 @@ def test_sigkill_then_resume_answers_every_line_once(
 
 def test_the_budget_exits_3_with_a_message(url: str, control: httpx.Client, tmp_path: Path) -> None:
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    write_input(source, 100)
+    write_input(source, 100, max_tokens=8)
     with restored_config(control, {}):
         result = subprocess.run(
             command(source, out, "--budget", "0.00005", "--concurrency", "2"),

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from batch_lines import write_input
 from emulator_server import restored_config, serve
 
 from qwenkit._core.retries import RetryPolicy
@@ -32,15 +33,6 @@ def url() -> Iterator[str]:
 def control(url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=url) as client:
         yield client
-
-
-def write_input(path: Path, count: int, **params: Any) -> list[str]:
-    ids = [f"doc-{number:05d}" for number in range(count)]
-    with path.open("w") as handle:
-        for ident in ids:
-            line = {"id": ident, "messages": [{"role": "user", "content": f"<<{ident}>>"}]}
-            handle.write(json.dumps({**line, **params}) + "\n")
-    return ids
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
