@@ -62,7 +62,7 @@ def require_chromium() -> None:
     if not os.access(CHROMIUM, os.X_OK):
         service_missing(f"Chromium is not installed at {CHROMIUM}", _HINT)
     try:
-        import playwright.sync_api  # noqa: F401
+        import playwright.sync_api  # noqa: F401 - only whether it imports
     except ImportError as exc:
         service_missing(f"Playwright is not importable ({exc})", "`make install` installs it")
 
