@@ -10,6 +10,18 @@ Compatible (OpenAI-style)::
                "code": "invalid_parameter_error"},
      "id": "chatcmpl-<request_id>", "request_id": "<request_id>"}
 
+llama.cpp's ``llama-server`` (an OpenAI-compatible server) sends the HTTP status as an integer
+``code`` and names the error in ``type``, with no id::
+
+    {"error": {"code": 400, "message": "request (5010 tokens) exceeds the available context size
+               (4096 tokens), try increasing it", "type": "exceed_context_size_error",
+               "n_prompt_tokens": 5010, "n_ctx": 4096}}
+
+so a ``code`` that is not a string (an integer, or none) is not a name: the decoder takes ``type``
+in its place (``ErrorInfo.code == "exceed_context_size_error"``, ``compat_code`` ``None``), and only
+without a ``type`` either falls back to the usual code of the HTTP status.
+``encode_llama_cpp_error`` writes that envelope (the emulator's ``error_envelope`` quirk).
+
 The canonical ``ErrorInfo.code`` is the native code. ``ERROR_CODES`` maps each native code to its
 usual HTTP status and its compatible-mode ``code``/``type``; rows whose compatible form no public
 source shows are marked ``confirmed=False`` (see ``shared/reference/dashscope-wire.md`` §8): for
@@ -203,13 +215,11 @@ def decode_compat_error(status: int, body: bytes | str | Mapping[str, Any] | Non
         if "code" in data and "message" in data:  # a native envelope on a compatible route
             return decode_native_error(status, data)
         inner = {}
-    compat_code = _str(inner.get("code"))
+    raw_code = inner.get("code")
+    compat_code = raw_code if isinstance(raw_code, str) else None  # llama.cpp: the HTTP status
     compat_type = _str(inner.get("type"))
-    code = (
-        native_code_for(compat_code)
-        if compat_code
-        else _FALLBACK_BY_STATUS.get(status, f"HTTP{status}")
-    )
+    named = compat_code or compat_type
+    code = native_code_for(named) if named else _FALLBACK_BY_STATUS.get(status, f"HTTP{status}")
     request_id = _str(data.get("request_id"))
     if request_id is None:
         ident = _str(data.get("id"))
@@ -232,6 +242,37 @@ def decode_error(status: int, body: bytes | str | Mapping[str, Any] | None) -> E
     if data is not None and isinstance(data.get("error"), Mapping):
         return decode_compat_error(status, data)
     return decode_native_error(status, body if data is None else data)
+
+
+# -- llama.cpp ----------------------------------------------------------------------------------
+
+LLAMA_CPP_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    500: "server_error",
+    501: "not_supported_error",
+    503: "unavailable_error",
+}
+"""The ``type`` llama.cpp's server gives each status (its ``error_type`` enum); a request over the
+context size is a 400 ``exceed_context_size_error``."""
+
+_LLAMA_CPP_NAMES = frozenset({*LLAMA_CPP_TYPES.values(), "exceed_context_size_error"})
+
+
+def encode_llama_cpp_error(error: ErrorInfo) -> dict[str, Any]:
+    """llama.cpp's envelope: ``{"error": {"code": <status>, "message", "type"}}``, no id.
+
+    ``type`` is the error's code when it already is one of llama.cpp's types, else the type
+    llama.cpp gives the status, else (a status llama.cpp never sends, such as 429) the compatible
+    type of the error.
+    """
+    if error.code in _LLAMA_CPP_NAMES:
+        kind = error.code
+    else:
+        kind = LLAMA_CPP_TYPES.get(error.status) or compat_code_for(error)[1]
+    return {"error": {"code": error.status, "message": error.message, "type": kind}}
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ Wire rules (reference §2.3, §5.4, §6, §8.1):
 - ``usage``: ``null`` in every chunk but the last one with ``stream_options.include_usage``, which
   has ``"choices": []`` and the usage object -> ``UsageReported``.
 - An event whose JSON has an ``error`` object -> ``StreamError``, status from the SSE event if it
-  has one, otherwise the usual status of the error code.
+  has one, otherwise the usual status of the error code (an integer ``code``, as llama.cpp sends,
+  is the status itself).
 
 Invalid JSON in a data line raises ``CompatStreamError`` with the offending text (truncated).
 Events after ``[DONE]`` are ignored; ``StreamDecoder.done`` tells whether ``[DONE]`` was seen, so a
@@ -51,6 +52,8 @@ _UNKNOWN_ERROR_STATUS = 500
 
 def _error_status(error: Mapping[str, Any]) -> int:
     code = error.get("code")
+    if type(code) is int and 400 <= code <= 599:  # llama.cpp: the code is the HTTP status
+        return code
     row = ERROR_CODES.get(native_code_for(code)) if isinstance(code, str) else None
     return row.status if row is not None else _UNKNOWN_ERROR_STATUS
 
