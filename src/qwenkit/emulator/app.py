@@ -19,10 +19,10 @@ in your request." in the native envelope (the service's documented code for a ba
 status it really uses for an unknown path is UNCONFIRMED).
 
 The app is Starlette routing over plain endpoint functions; streams are pure ASGI responses
-(``streaming.EventStream``); there is no middleware. All state lives in one ``EmulatorState`` on
-``app.state.emulator``, built here, so two apps in one process are fully independent. The
-lifespan loads the tokenizers ahead of the first request (in-process clients that skip the
-lifespan load them on first use instead).
+(``streaming.EventStream``); the one middleware is a quirk's (``connections.CloseAfterStream``).
+All state lives in one ``EmulatorState`` on ``app.state.emulator``, built here, so two apps in
+one process are fully independent. The lifespan loads the tokenizers ahead of the first request
+(in-process clients that skip the lifespan load them on first use instead).
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from qwenkit.emulator import routes_batches, routes_chat, routes_tasks
 from qwenkit.emulator.config import EmulatorConfig
+from qwenkit.emulator.connections import CloseAfterStream
 from qwenkit.emulator.control import control_routes
 from qwenkit.emulator.messages import Wire
 from qwenkit.emulator.state import EmulatorState, ScenarioSource, emulator_state
@@ -125,6 +127,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _not_found},
+        middleware=[Middleware(CloseAfterStream, state=state)],
     )
     app.router.redirect_slashes = False
     app.state.emulator = state

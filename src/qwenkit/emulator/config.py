@@ -56,6 +56,10 @@ class PacingConfig(_Section):
     """Delay before any response byte, for every request (a slow upstream)."""
 
 
+ErrorEnvelope = Literal["dashscope", "llama.cpp"]
+"""The shape of compatible-mode errors: DashScope's, or llama.cpp's server's."""
+
+
 class QuirksConfig(_Section):
     json_fence_rate: float = Field(default=0.0, ge=0, le=1)
     """Share of JSON-mode answers wrapped in a markdown fence (```json ... ```)."""
@@ -74,6 +78,22 @@ class QuirksConfig(_Section):
     ``InvalidParameter.NotSupportEnableThinking`` (unconfirmed fixture)."""
     retry_after_seconds: float | None = Field(default=None, ge=0)
     """Send ``Retry-After`` on 429s (the real service sends none as far as anyone has seen)."""
+    think_in_content: bool = False
+    """Compatible wire: reasoning sent inline in ``content`` as ``<think>\\n...\\n</think>\\n\\n``
+    before the answer instead of in ``reasoning_content``, as servers without a reasoning parser do
+    (llama.cpp ``reasoning_format: none``); streamed, the tags come in 1-3 character pieces."""
+    named_tool_choice: Literal["honour", "ignore"] = "honour"
+    """``ignore``: in compatible mode a ``tool_choice`` naming a function is taken as ``auto``
+    (note ``named_tool_choice_ignored``), as llama.cpp's server does with any non-string value."""
+    error_envelope: ErrorEnvelope = "dashscope"
+    """``llama.cpp``: compatible-mode chat errors as llama.cpp's server sends them,
+    ``{"error": {"code": <HTTP status>, "message", "type"}}`` with no request id."""
+    request_id_header: bool = True
+    """``False``: chat answers carry no ``x-request-id`` header (llama.cpp's server sends none)."""
+    close_after_stream: bool = False
+    """After a streamed answer, the next request on the same connection is not answered and
+    the connection closes, though keep-alive was announced (llama.cpp's server closes after
+    every stream; ``qwenkit.emulator.connections``). Needs a real server (uvicorn)."""
 
 
 class ThrottleConfig(_Section):

@@ -7,6 +7,10 @@ same way for both wire formats (the codecs frame it afterwards):
   the model's own tokenizer. The token ids are turned back into bytes and a piece ends only on a
   complete UTF-8 sequence: a character split across tokens (common for CJK and emoji) waits for its
   last byte, and the tokens it took count with the piece that finally carries it.
+- An answer with the ``think_in_content`` quirk (reasoning inline in ``content``) has its
+  ``<think>`` and ``</think>`` tags cut into pieces of 1, 2, 3, 1... characters, as self-hosted
+  servers stream them (``"<"``, ``"th"``, ``"ink"``, ``">"``; ``"<"``, ``"/t"``, ``"hin"``,
+  ``"k"``, ``">"``); each tag's tokens count with its first piece.
 - Tool calls follow as fragments: the first of each call carries ``id`` and ``name`` with empty
   arguments, then the arguments in token pieces with an empty ``id`` (reference §2.3).
 - Usage is exact: completion tokens are the tokens of the pieces (the reasoning ones also counted
@@ -107,6 +111,33 @@ def token_pieces(tokenizer: QwenTokenizer, text: str, chunk_tokens: int) -> list
     return pieces
 
 
+_THINK_TAGS = ("<think>", "</think>")
+_TAG_PIECES = (1, 2, 3)
+
+
+def _content_pieces(
+    tokenizer: QwenTokenizer, generation: Generation, chunk_tokens: int
+) -> list[tuple[str, int]]:
+    """The answer's pieces: ``token_pieces``, with the inline think tags cut into 1-3 characters
+    (the ``think_in_content`` quirk; a tag comes as one or two tokens otherwise)."""
+    text = generation.content
+    if "think_in_content" not in generation.notes:
+        return token_pieces(tokenizer, text, chunk_tokens)
+    pieces: list[tuple[str, int]] = []
+    for tag in _THINK_TAGS:
+        at = text.find(tag)
+        if at < 0:
+            break
+        pieces += token_pieces(tokenizer, text[:at], chunk_tokens)
+        tokens, start, size = len(_ids(tokenizer, tag)), 0, 0
+        while start < len(tag):
+            width = _TAG_PIECES[size % len(_TAG_PIECES)]
+            pieces.append((tag[start : start + width], tokens if start == 0 else 0))
+            start, size = start + width, size + 1
+        text = text[at + len(tag) :]
+    return pieces + token_pieces(tokenizer, text, chunk_tokens)
+
+
 def _tool_call_text(call: ToolCall) -> str:
     name = json.dumps(call.name, ensure_ascii=False)
     return f'<tool_call>\n{{"name": {name}, "arguments": {call.arguments}}}\n</tool_call>'
@@ -184,8 +215,7 @@ def plan_events(
     ]
     reasoning_steps = len(steps)
     steps += [
-        (ContentDelta(text), n)
-        for text, n in token_pieces(tokenizer, generation.content, chunk_tokens)
+        (ContentDelta(text), n) for text, n in _content_pieces(tokenizer, generation, chunk_tokens)
     ]
     steps += _tool_steps(tokenizer, generation.tool_calls, chunk_tokens)
     plan: Plan = [(started, 0)]

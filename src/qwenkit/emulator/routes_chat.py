@@ -32,6 +32,11 @@ from starlette.responses import Response
 
 from qwenkit.emulator.engine import EngineContext, tool_rounds
 from qwenkit.emulator.engine.base import request_digest
+from qwenkit.emulator.engine.quirks import (
+    NAMED_TOOL_CHOICE_IGNORED,
+    ignore_named_tool_choice,
+    noted,
+)
 from qwenkit.emulator.generation import Fault, Generation
 from qwenkit.emulator.messages import Wire
 from qwenkit.emulator.render import (
@@ -102,13 +107,22 @@ class _Call:
 
     @property
     def headers(self) -> dict[str, str]:
+        if not self.state.config.quirks.request_id_header:
+            return {}
         return {"x-request-id": self.request_id}
 
     def fail(self, error: ErrorInfo, generation: Generation | None = None) -> Response:
         self.record(error.status, generation, None)
-        headers = retry_after_header(self.state.config.quirks) if error.status == 429 else {}
+        quirks = self.state.config.quirks
+        headers = retry_after_header(quirks) if error.status == 429 else {}
         return error_response(
-            error, wire=self.wire, stream=self.stream, request_id=self.request_id, headers=headers
+            error,
+            wire=self.wire,
+            stream=self.stream,
+            request_id=self.request_id,
+            headers=headers,
+            envelope=quirks.error_envelope,
+            request_id_header=quirks.request_id_header,
         )
 
 
@@ -206,6 +220,7 @@ async def _answer(
     profile = state.profile(chat.model)
     if endpoint is not None and profile is not None and profile.endpoint != endpoint:
         return call.fail(invalid_url())
+    chat, choice_ignored = ignore_named_tool_choice(chat, wire=call.wire, quirks=config.quirks)
     tokenizer = state.tokenizer(profile)
     prompt = render_prompt(chat, tokenizer.family)
     error = validate_request(
@@ -223,9 +238,10 @@ async def _answer(
         return call.fail(drawn)
     thinking = effective_thinking(chat, profile)
     seed = int(request_digest(chat)[:15], 16) + config.faults.seed
-    generation = state.engine.generate(
-        chat, EngineContext(profile, thinking, config, seed, tool_rounds(chat))
-    )
+    context = EngineContext(profile, thinking, config, seed, tool_rounds(chat), call.wire)
+    generation = state.engine.generate(chat, context)
+    if choice_ignored:
+        generation = noted(generation, NAMED_TOOL_CHOICE_IGNORED)
     is_task = native_request is not None and native_request.async_task
     if generation.error is not None and not is_task:
         return call.fail(generation.error, generation)
@@ -296,4 +312,6 @@ async def _answer(
         pacing=config.pacing,
         completion_tokens=out.completion,
         fault=fault,
+        envelope=config.quirks.error_envelope,
+        request_id_header=config.quirks.request_id_header,
     )

@@ -37,13 +37,14 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from qwenkit.emulator.config import PacingConfig
+from qwenkit.emulator.config import ErrorEnvelope, PacingConfig
 from qwenkit.emulator.generation import Fault
 from qwenkit.emulator.messages import Wire, internal_error
 from qwenkit.emulator.render import Plan
 from qwenkit.types import ErrorInfo, Event, StreamError
 from qwenkit.wire import compat, native
 from qwenkit.wire.error_body import error_body, json_bytes
+from qwenkit.wire.errors import encode_llama_cpp_error
 
 __all__ = [
     "FLUSH_BYTES",
@@ -81,11 +82,18 @@ def error_response(
     stream: bool,
     request_id: str,
     headers: Mapping[str, str] | None = None,
+    envelope: ErrorEnvelope = "dashscope",
+    request_id_header: bool = True,
 ) -> Response:
-    """An error up front in the caller's format (``qwenkit.wire.error_body``)."""
+    """An error up front in the caller's format (``qwenkit.wire.error_body``); with ``envelope``
+    ``llama.cpp``, a compatible-mode error in llama.cpp's envelope (integer ``code``, no id)."""
     if error.request_id is None:
         error = dataclasses.replace(error, request_id=request_id)
-    all_headers = {"x-request-id": request_id, **(headers or {})}
+    all_headers = {"x-request-id": request_id} if request_id_header else {}
+    all_headers.update(headers or {})
+    if envelope == "llama.cpp" and wire == "compat":
+        body = json_bytes(encode_llama_cpp_error(error))
+        return Response(body, error.status, all_headers, "application/json")
     answer = error_body(error, wire=wire, stream=stream)
     if answer.media_type == SSE_MEDIA_TYPE:
         all_headers = {**_SSE_HEADERS, **all_headers}
@@ -279,8 +287,11 @@ async def json_answer(
     pacing: PacingConfig,
     completion_tokens: int,
     fault: Fault | None,
+    envelope: ErrorEnvelope = "dashscope",
+    request_id_header: bool = True,
 ) -> Response:
-    """A non-streaming answer after its generation time, with the fault applied."""
+    """A non-streaming answer after its generation time, with the fault applied (``envelope``
+    and ``request_id_header`` as for ``error_response``)."""
     delay = pacing.ttft_ms / 1000
     if pacing.tokens_per_second:
         delay += completion_tokens / pacing.tokens_per_second
@@ -288,10 +299,17 @@ async def json_answer(
         delay += fault.seconds
     if delay > 0:
         await anyio.sleep(delay)
-    headers = {"x-request-id": request_id}
+    headers = {"x-request-id": request_id} if request_id_header else {}
     if fault is not None and fault.kind == "drop":
         return partial_json_response(200, body, headers)
     if fault is not None and fault.kind == "error_mid_stream":
         error = fault.error or internal_error()
-        return error_response(error, wire=wire, stream=False, request_id=request_id)
+        return error_response(
+            error,
+            wire=wire,
+            stream=False,
+            request_id=request_id,
+            envelope=envelope,
+            request_id_header=request_id_header,
+        )
     return json_response(200, body, headers)

@@ -12,7 +12,7 @@ import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from qwenkit.catalog import ModelProfile
 from qwenkit.emulator.config import EmulatorConfig
@@ -52,6 +52,8 @@ class EngineContext:
     """Stable per-request seed: the only source of randomness, with the request content."""
     tool_round: int
     """Assistant messages with ``tool_calls`` already in the history (see ``tool_rounds``)."""
+    wire: Literal["compat", "native"] = "compat"
+    """The wire the answer goes out on (the ``think_in_content`` quirk is compatible-mode only)."""
 
 
 class Engine(Protocol):

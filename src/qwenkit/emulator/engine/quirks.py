@@ -11,8 +11,20 @@ Each quirk draws from its own ``Rng`` (seed + request), so whether it fires is d
   the deepest properties (note ``dropped_nested``).
 - ``json_fence_rate``: that share of JSON-mode answers comes wrapped in a markdown fence,
   ``"```json\\n{...}\\n```"`` (note ``json_fenced``), still cut at ``max_tokens``.
+- ``think_in_content``: on the compatible wire, an answer with reasoning sends it inline, as a
+  server without a reasoning parser does (llama.cpp ``reasoning_format: none``): ``content`` is
+  ``"<think>\\n" + reasoning + "\\n</think>\\n\\n" + content`` and there is no reasoning
+  (note ``think_in_content``; ``render.plan_events`` then streams the tags in 1-3 character
+  pieces). The answer's tokens are all completion tokens, none reasoning ones.
 
-Errors are never touched; the tool loop wins over the other two.
+Errors are never touched; the tool loop wins over the nested drop and the fence; the reasoning
+goes inline last, whatever came before.
+
+One quirk changes the request instead, before any engine sees it (the route applies it, as it
+depends on the wire): ``named_tool_choice = "ignore"`` makes a compatible-mode ``tool_choice``
+naming a function count as ``auto`` (``ignore_named_tool_choice``; note
+``named_tool_choice_ignored``), as llama.cpp's server does: it reads ``tool_choice`` only as a
+string and falls back to ``auto`` for an object.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import dataclasses
 import json
 from typing import Any
 
+from qwenkit.emulator.config import QuirksConfig
 from qwenkit.emulator.engine.base import (
     Engine,
     EngineContext,
@@ -31,10 +44,19 @@ from qwenkit.emulator.engine.base import (
 )
 from qwenkit.emulator.engine.default import bound_content
 from qwenkit.emulator.generation import Generation
+from qwenkit.emulator.messages import Wire
 from qwenkit.tokens import get_tokenizer
-from qwenkit.types import ChatRequest, FunctionCall, ToolCall
+from qwenkit.types import ChatRequest, FunctionCall, NamedToolChoice, ToolCall
 
-__all__ = ["QuirkEngine", "apply_quirks"]
+__all__ = [
+    "NAMED_TOOL_CHOICE_IGNORED",
+    "QuirkEngine",
+    "apply_quirks",
+    "ignore_named_tool_choice",
+    "noted",
+]
+
+NAMED_TOOL_CHOICE_IGNORED = "named_tool_choice_ignored"
 
 
 class QuirkEngine:
@@ -53,10 +75,39 @@ def apply_quirks(request: ChatRequest, context: EngineContext, answer: Generatio
         return answer
     looped = _tool_loop(request, context, answer)
     if looped is not None:
-        return looped
+        return _think_in_content(context, looped)
     digest = request_digest(request)
     answer = _drop_nested(context, digest, answer)
-    return _fence(request, context, digest, answer)
+    return _think_in_content(context, _fence(request, context, digest, answer))
+
+
+def _think_in_content(context: EngineContext, answer: Generation) -> Generation:
+    if not context.config.quirks.think_in_content or context.wire != "compat":
+        return answer
+    if not answer.reasoning:
+        return answer
+    content = f"<think>\n{answer.reasoning}\n</think>\n\n{answer.content}"
+    notes = (*answer.notes, "think_in_content")
+    return dataclasses.replace(answer, content=content, reasoning="", notes=notes)
+
+
+def ignore_named_tool_choice(
+    request: ChatRequest, *, wire: Wire, quirks: QuirksConfig
+) -> tuple[ChatRequest, bool]:
+    """``request`` with a named ``tool_choice`` read as ``auto`` when the quirk is on and the
+    request came on the compatible wire, and whether that happened."""
+    if (
+        quirks.named_tool_choice != "ignore"
+        or wire != "compat"
+        or not isinstance(request.tool_choice, NamedToolChoice)
+    ):
+        return request, False
+    return request.model_copy(update={"tool_choice": "auto"}), True
+
+
+def noted(answer: Generation, note: str) -> Generation:
+    """``answer`` with ``note`` added to its notes."""
+    return dataclasses.replace(answer, notes=(*answer.notes, note))
 
 
 def _tool_loop(
