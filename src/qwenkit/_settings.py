@@ -193,6 +193,11 @@ class Settings(BaseSettings):
     """Where virtual keys live (SQLite or PostgreSQL)."""
     budget_timezone: str = "UTC"
     """The time zone whose midnight resets daily budgets (an IANA name, e.g. ``Asia/Shanghai``)."""
+    think_tag_in_prompt: bool = False
+    """An OpenAI-compatible server whose chat template opens ``<think>`` in the prompt and which
+    parses no reasoning: its answers hold the reasoning, then ``</think>``, then the answer.
+    With thinking on, content before a ``</think>`` is taken as reasoning (and held until the
+    tag, or the end, comes). See ``qwenkit.streaming.think_tags``, rule 2."""
 
     @field_validator("region", mode="before")
     @classmethod

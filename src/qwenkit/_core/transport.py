@@ -11,10 +11,16 @@ parameter translation; the codecs of ``qwenkit.wire`` do the rest:
   header with ``incremental_output: true`` and ``result_format: "message"``;
 - ``openai-compatible`` (vLLM, SGLang, llama.cpp serving Qwen): the compatible wire at
   ``compat_url``, with ``enable_thinking`` and ``thinking_budget`` moved into
-  ``chat_template_kwargs`` (where Qwen's chat template reads them); the API key is optional.
+  ``chat_template_kwargs`` (where Qwen's chat template reads them), and a ``tool_choice`` naming
+  a function sent as ``"required"`` with ``tools`` narrowed to that function (llama.cpp ignores a
+  named choice; see ``_to_required_choice``); the API key is optional.
 
 Both modes of ``dashscope`` send ``Authorization: Bearer <key>`` and, when a workspace is set,
 ``X-DashScope-WorkSpace``.
+
+**Inline reasoning** (``openai-compatible`` only): reasoning a server left inside ``content``
+(``<think>...</think>``, no reasoning parser) is split out by ``qwenkit.streaming.think_tags``,
+streamed or not, with the call's thinking (``call.state["thinking"]``).
 
 **One path.** A non-streaming response is converted into the events a stream of the same answer
 would give (``response_events``), so every consumer handles one shape. **One usage event.** Native
@@ -46,7 +52,7 @@ from typing import Any, Literal
 import httpx
 import pydantic
 
-from qwenkit._core.pipeline import Call, EventStream
+from qwenkit._core.pipeline import Call, EventStream, closing
 from qwenkit._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -56,6 +62,7 @@ from qwenkit._exceptions import (
 )
 from qwenkit._settings import ConfigError, Settings
 from qwenkit._timeouts import Timeout
+from qwenkit.streaming.think_tags import split_think_tags
 from qwenkit.types import (
     ChatResponse,
     ContentDelta,
@@ -139,6 +146,7 @@ class Upstream:
                 body["stream_options"] = {"include_usage": True}
             if self.flavour == "openai-compatible":
                 _to_template_kwargs(body)
+                _to_required_choice(body)
             accept = "text/event-stream" if stream else "application/json"
             headers = {"Content-Type": "application/json", "Accept": accept}
         if self._api_key:
@@ -154,7 +162,7 @@ class Upstream:
         request = self.build_request(call)
         call.request_id = None
         with _translated():
-            response = await self.http.send(request, stream=True)
+            response = await _send(self.http, request)
         try:
             call.timings.first_byte = time.perf_counter()
             call.request_id = response.headers.get("x-request-id")
@@ -162,10 +170,17 @@ class Upstream:
                 if response.status_code >= 400:
                     raise await self._error_response(response)
                 if _streams(call):
-                    async for event in self._stream(response, call):
-                        yield event
+                    events: EventStream = self._stream(response, call)
                 else:
-                    for event in await self._body(response, call):
+                    events = _replay(await self._body(response, call))
+                if self.flavour == "openai-compatible":  # reasoning left inline in content
+                    events = split_think_tags(
+                        events,
+                        thinking=call.state.get("thinking"),
+                        closing_tag=self.settings.think_tag_in_prompt,
+                    )
+                async with closing(events) as stream:
+                    async for event in stream:
                         yield event
         finally:
             await response.aclose()
@@ -232,6 +247,27 @@ class Upstream:
         return _api_error(info, response, None, body)
 
 
+async def _send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    """Send ``request``; once more at once when the connection broke before any answer came.
+
+    A pooled keep-alive connection the server closed after its last response fails the next
+    request on it with "Server disconnected without sending a response" (httpcore) or "Can not
+    write request body" (aiohttp): llama.cpp's server closes the connection after every streamed
+    response while announcing ``Keep-Alive``, and the close races the client's next request. The
+    server never saw that request, so it is sent again on a fresh connection, as the same attempt
+    (no backoff: nothing failed but the reuse). A second failure is the attempt's error."""
+    try:
+        return await http.send(request, stream=True)
+    except (httpx.RemoteProtocolError, httpx.WriteError):
+        return await http.send(request, stream=True)
+
+
+async def _replay(events: list[Event]) -> EventStream:
+    """A non-streaming answer's events as a stream."""
+    for event in events:
+        yield event
+
+
 def _streams(call: Call) -> bool:
     """Whether the upstream request streams: as the policies decided, else as the caller asked."""
     return call.stream if call.upstream_stream is None else call.upstream_stream
@@ -263,6 +299,34 @@ def _to_template_kwargs(body: dict[str, Any]) -> None:
             kwargs.setdefault(name, body.pop(name))
     if kwargs:
         body["chat_template_kwargs"] = kwargs
+
+
+def _to_required_choice(body: dict[str, Any]) -> None:
+    """A named ``tool_choice`` as ``"required"`` with ``tools`` narrowed to that one function.
+
+    llama.cpp's server reads ``tool_choice`` only as a string (``"auto"``, ``"none"``,
+    ``"required"``): an object gets "Wrong type supplied for parameter 'tool_choice'" in its log
+    and ``"auto"``, so a call forced by name (``extract()``) silently gets no call. ``"required"``
+    over just that function means the same (the model must call it), and vLLM and SGLang accept
+    it too. ``parallel_tool_calls`` is set to ``false`` unless the caller set it, as a named choice
+    implies one call. A name that is not among the tools is left as it is.
+    """
+    choice = body.get("tool_choice")
+    if not isinstance(choice, dict):
+        return
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    chosen = [tool for tool in body.get("tools") or () if _tool_name(tool) == name]
+    if name is None or not chosen:
+        return
+    body["tools"] = chosen
+    body["tool_choice"] = "required"
+    body.setdefault("parallel_tool_calls", False)
+
+
+def _tool_name(tool: Any) -> Any:
+    function = tool.get("function") if isinstance(tool, dict) else None
+    return function.get("name") if isinstance(function, dict) else None
 
 
 @contextmanager

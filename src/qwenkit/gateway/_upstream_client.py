@@ -13,7 +13,9 @@ httpx's pool: one application, a few connections.
 One correction on top: httpx-aiohttp maps every ``aiohttp.ClientConnectionError`` that is not a
 timeout (a refused connection, a server that closed it) to ``httpx.ConnectTimeout``, which would
 make an unreachable upstream a 504 "did not answer in time"; ``_Transport`` raises
-``httpx.ConnectError`` (502 "cannot be reached") or ``httpx.RemoteProtocolError`` for those.
+``httpx.ConnectError`` (502 "cannot be reached"), ``httpx.RemoteProtocolError`` (the server
+closed the connection) or ``httpx.WriteError`` (the request could not be written on a pooled
+connection the server had closed: the SDK's transport sends it again once) for those.
 """
 
 from __future__ import annotations
@@ -42,7 +44,14 @@ class _Transport(AiohttpTransport):
             if isinstance(cause, aiohttp.ServerDisconnectedError):
                 raise httpx.RemoteProtocolError(str(cause) or "server disconnected",
                                                 request=request) from cause  # fmt: skip
+            if isinstance(cause, aiohttp.ClientOSError) and _unsent(cause):
+                raise httpx.WriteError(str(cause), request=request) from cause
             raise httpx.ConnectError(str(cause), request=request) from cause
+
+
+def _unsent(error: aiohttp.ClientOSError) -> bool:
+    """aiohttp could not write the request: the pooled connection was closed by the server."""
+    return "Can not write request body" in str(error)
 
 
 def upstream_client(timeout: httpx.Timeout | None = None) -> httpx.AsyncClient:
