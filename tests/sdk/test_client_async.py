@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from qwenkit.catalog import cost
 from qwenkit.client._async import AsyncQwen
 from qwenkit.client._call import make_call
 from qwenkit.emulator import EmulatorConfig, create_app
+from qwenkit.storage import recent_records
 from qwenkit.types import (
     ContentDelta,
     Finished,
@@ -241,6 +243,29 @@ async def test_openai_compatible_servers_get_chat_template_kwargs(app: Starlette
     assert body["stream_options"] == {"include_usage": True}
     assert result.content
     assert result.cost is None
+
+
+@pytest.mark.anyio
+async def test_a_self_hosted_call_leaves_an_unpriced_ledger_record(tmp_path: Path) -> None:
+    """The ledger's record of a call to an OpenAI-compatible server has no cost (it priced the
+    catalog's DashScope price once, though ``result.cost`` was ``None``)."""
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    app = create_app()
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app)) as http,
+        AsyncQwen(
+            api_key=KEY,
+            base_url="http://emulator/compatible-mode/v1",
+            upstream="openai-compatible",
+            http_client=http,
+            store=store,
+        ) as client,
+    ):
+        result = await client.chat(QUESTION, model="qwen-plus", max_tokens=16)
+    [record] = recent_records(store, limit=10)
+    assert result.usage is not None
+    assert record.prompt_tokens == result.usage.prompt_tokens > 0
+    assert (record.cost, record.currency, record.region) == (None, None, None)
 
 
 @pytest.mark.anyio

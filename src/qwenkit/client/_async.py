@@ -140,15 +140,14 @@ class AsyncQwen(AsyncStructuredMixin):
         self.upstreams = Upstreams(self.upstream, upstreams, http=self._http, timeout=self.timeout)
         """This client's upstream and the named ones fallbacks may send calls to."""
         region_name = self.settings.region.value
+        priced_in = region_name if upstream == "dashscope" else ""  # self-hosted: not priced
         self._owns_store = not isinstance(store, Store)
         self.store = _open_store(store, self.settings, budget=budget is not None, cache=cache)
         """The ``Store`` of the ledger, budgets and cache (``None`` without one)."""
         sinks = list(usage_sinks) if usage_sinks is not None else None
         if self.store is not None and self.store.ledger is not None:
             sinks = [*(sinks if sinks is not None else _default_sinks()), self.store.ledger]
-        self._usage = UsagePolicy(
-            sinks, region=region_name, catalog=catalog, capture=prompt_capture
-        )
+        self._usage = UsagePolicy(sinks, region=priced_in, catalog=catalog, capture=prompt_capture)
         response_cache = _response_cache(cache, self.store)
         policies: list[Policy] = [*self._tracing(tracer_provider, upstream), self._usage]
         if fallbacks:
