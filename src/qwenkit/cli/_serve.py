@@ -2,7 +2,9 @@
 
 The upstream is the SDK's settings (``DASHSCOPE_API_KEY``, ``QWENKIT_REGION``, ``QWENKIT_MODE``,
 ``QWENKIT_BASE_URL``...). With no key and no base URL configured, the emulator is mounted in
-process as the upstream (a demo, and what ``make run`` starts), and the banner says so. The store
+process as the upstream (a demo, and what ``make run`` starts), and the banner says so.
+``[gateway] upstream = "openai-compatible"`` (``QWENKIT_GATEWAY_UPSTREAM``) fronts a self-hosted
+server (vLLM, SGLang, llama.cpp) at ``QWENKIT_BASE_URL`` instead. The store
 is ``--store``/``[gateway] store_url``/``QWENKIT_STORE_URL``, else the embedded SQLite file in the
 qwenkit home.
 
@@ -75,7 +77,7 @@ def build_app(config_file: str | None, store: str | None) -> tuple[Starlette, di
     """The gateway app and what the banner reports (upstream, store, master key source)."""
     import httpx
 
-    from qwenkit._settings import Settings
+    from qwenkit._settings import ConfigError, Settings
     from qwenkit.gateway import Gateway, GatewayConfig, create_app
 
     settings = Settings.load()
@@ -87,7 +89,14 @@ def build_app(config_file: str | None, store: str | None) -> tuple[Starlette, di
     contexts: list[Any] = []
     http_client = None
     configured = (settings.base_url, settings.compat_base_url, settings.native_base_url)
-    if settings.resolved_api_key() is None and not any(configured):
+    if config.upstream == "openai-compatible":
+        if not (settings.base_url or settings.compat_base_url):
+            raise ConfigError(
+                "upstream = openai-compatible needs the server's URL: set QWENKIT_BASE_URL "
+                "(e.g. http://127.0.0.1:8080/v1)"
+            )
+        facts["upstream"] = f"OpenAI-compatible server ({settings.url_for('compat')})"
+    elif settings.resolved_api_key() is None and not any(configured):
         from qwenkit.emulator import create_app as emulator_app
         from qwenkit.testing import StreamingASGITransport
 

@@ -77,10 +77,10 @@ class Gateway:
     """The SDK client behind the gateway's routes; see the module docstring.
 
     ``store`` defaults to ``Store.open(config.store_url)`` (the embedded SQLite file when no URL
-    is configured anywhere); ``settings``/``http_client``/``upstream`` configure the upstream as
-    for ``AsyncQwen`` (an ``http_client`` over ``httpx.ASGITransport`` mounts an in-process
-    emulator). ``tracer_provider`` traces requests and model calls to it (else the configured
-    one, if any; ``qwenkit.gateway._telemetry``)."""
+    is configured anywhere); ``settings``/``http_client``/``upstream`` (default:
+    ``config.upstream``) configure the upstream as for ``AsyncQwen`` (an ``http_client`` over
+    ``httpx.ASGITransport`` mounts an in-process emulator). ``tracer_provider`` traces requests
+    and model calls to it (else the configured one, if any; ``qwenkit.gateway._telemetry``)."""
 
     def __init__(
         self,
@@ -88,7 +88,7 @@ class Gateway:
         *,
         settings: Settings | None = None,
         http_client: httpx.AsyncClient | None = None,
-        upstream: Flavour = "dashscope",
+        upstream: Flavour | None = None,
         store: Store | None = None,
         tracer_provider: TracerProvider | None = None,
         **client_options: Any,
@@ -104,7 +104,7 @@ class Gateway:
         self.client = AsyncQwen(
             settings=settings,
             http_client=http_client,
-            upstream=upstream,
+            upstream=upstream or self.config.upstream,
             store=self.store,
             budget=self._scopes if self.store.budgets is not None else None,
             cache=True if self.config.cache and self.store.cache is not None else None,

@@ -6,6 +6,7 @@ the gateway adds: the store, the admin key, who may call, and the limits on what
 A TOML file has a ``[gateway]`` table with these fields (``qwenkit serve --config FILE``)::
 
     [gateway]
+    upstream = "dashscope"           # or "openai-compatible": a vLLM/SGLang/llama.cpp server
     store_url = "postgresql://qwenkit@db/qwenkit"
     reasoning = "strip"
     max_body_bytes = 4194304
@@ -101,6 +102,10 @@ class GatewayConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    upstream: Flavour = "dashscope"
+    """What the gateway's own upstream is: DashScope (the SDK's settings: key, region, mode), or
+    ``openai-compatible``, a self-hosted server (vLLM, SGLang, llama.cpp) at the settings'
+    ``base_url`` (``QWENKIT_BASE_URL``), where no key is needed and calls are not priced."""
     store_url: str | None = None
     """The store of keys, budgets, ledger and cache (``None``: the SDK's settings, else the
     embedded SQLite file)."""
