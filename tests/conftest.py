@@ -15,8 +15,9 @@ from services import service_missing
 
 from qwenkit._settings import Mode
 
-# The Playwright fixtures (``browser``, ``page``) of tests/support/browser.py.
-pytest_plugins = ["browser"]
+# The Playwright fixtures (``browser``, ``page``) of tests/support/browser.py and the
+# llama.cpp server (``llama``) of tests/support/llama_server.py.
+pytest_plugins = ["browser", "llama_server"]
 
 
 @pytest.fixture
