@@ -15,7 +15,7 @@ import httpx
 import pytest
 from emulator_server import restored_config, serve
 
-from qwenkit import AsyncQwen, RetryPolicy, Settings
+from qwenkit import APIConnectionError, AsyncQwen, RetryPolicy, Settings
 from qwenkit._core.transport import Flavour
 from qwenkit.emulator import create_app as emulator_app
 from qwenkit.gateway._upstream_client import upstream_client
@@ -23,7 +23,6 @@ from qwenkit.gateway._upstream_client import upstream_client
 pytestmark = pytest.mark.anyio
 
 NO_RETRIES = RetryPolicy(max_attempts=1)
-QUIRK = {"quirks": {"close_after_stream": True}}
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +31,10 @@ def upstream() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def closing(upstream: str) -> Iterator[str]:
-    with httpx.Client(base_url=upstream) as control, restored_config(control, QUIRK):
+@pytest.fixture(params=[True, "reset"], ids=["closed", "reset"])
+def closing(upstream: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    quirk = {"quirks": {"close_after_stream": request.param}}
+    with httpx.Client(base_url=upstream) as control, restored_config(control, quirk):
         yield upstream
 
 
@@ -43,17 +43,26 @@ def requests_seen(upstream: str) -> int:
     return len(log["requests"] if isinstance(log, dict) else log)
 
 
-def test_the_quirk_leaves_the_request_after_a_stream_unanswered(closing: str) -> None:
-    body = {"model": "qwen-plus", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+def test_the_quirk_leaves_the_request_after_a_stream_unanswered(
+    closing: str, request: pytest.FixtureRequest
+) -> None:
+    """Closed: the client reads the end of the stream; reset: its read fails. Either way, every
+    time (a body in its own packet, still unread when the connection goes, must not turn the
+    close into a reset)."""
+    expected = httpx.ReadError if "reset" in request.node.callspec.id else httpx.RemoteProtocolError
+    text = "Hi " * 5_000  # httpcore writes the headers and this body separately
+    body = {"model": "qwen-plus", "messages": [{"role": "user", "content": text}], "max_tokens": 4}
     headers = {"authorization": "Bearer sk-test"}
     with httpx.Client(base_url=closing, headers=headers) as client:
-        stream_body = {**body, "stream": True}
-        with client.stream("POST", "/compatible-mode/v1/chat/completions", json=stream_body) as r:
-            r.read()
-        assert "close" not in r.headers.get("connection", "")  # keep-alive was announced
-        with pytest.raises(httpx.RemoteProtocolError):
-            client.post("/compatible-mode/v1/chat/completions", json=body)
-        assert client.post("/compatible-mode/v1/chat/completions", json=body).status_code == 200
+        for _ in range(10):
+            stream_body = {**body, "stream": True}
+            path = "/compatible-mode/v1/chat/completions"
+            with client.stream("POST", path, json=stream_body) as r:
+                r.read()
+            assert "close" not in r.headers.get("connection", "")  # keep-alive was announced
+            with pytest.raises(expected):
+                client.post(path, json=body)
+            assert client.post(path, json=body).status_code == 200
 
 
 @pytest.mark.parametrize("pool", ["httpx", "aiohttp"])
@@ -76,3 +85,26 @@ async def test_a_call_after_a_stream_is_sent_again_on_a_new_connection(
             assert after.content
             assert after.attempts == ()  # the resend is not a retry
     assert requests_seen(closing) == 6  # the unanswered requests never reached a handler
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError],
+    ids=lambda e: e.__name__,
+)
+async def test_the_resend_is_one_and_a_second_break_is_the_attempts_error(
+    broken: type[httpx.TransportError],
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        raise broken("connection reset by peer", request=request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    settings = Settings(api_key="sk-test", base_url="http://upstream.test")
+    async with http, AsyncQwen(settings=settings, http_client=http, retry=NO_RETRIES) as q:
+        with pytest.raises(APIConnectionError, match=broken.__name__):
+            await q.chat("Hi", model="qwen-plus", max_tokens=4)
+    assert len(sent) == 2
+    assert sent[0].content == sent[1].content

@@ -251,14 +251,21 @@ async def _send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Respon
     """Send ``request``; once more at once when the connection broke before any answer came.
 
     A pooled keep-alive connection the server closed after its last response fails the next
-    request on it with "Server disconnected without sending a response" (httpcore) or "Can not
-    write request body" (aiohttp): llama.cpp's server closes the connection after every streamed
-    response while announcing ``Keep-Alive``, and the close races the client's next request. The
-    server never saw that request, so it is sent again on a fresh connection, as the same attempt
-    (no backoff: nothing failed but the reuse). A second failure is the attempt's error."""
+    request on it: llama.cpp's server closes the connection after every streamed response while
+    announcing ``Keep-Alive``, and the close races the client's next request. The client sees
+    the end of the stream ("Server disconnected without sending a response",
+    ``RemoteProtocolError``), a reset when its request reached the closed socket ("Connection
+    reset by peer", ``ReadError``), or, with aiohttp, "Can not write request body"
+    (``WriteError``). The server never handled that request, so it is sent again on a fresh
+    connection, as the same attempt (no backoff: nothing failed but the reuse). A second failure
+    is the attempt's error, which the retry policy sees.
+
+    A ``ReadError`` raised here came before any byte of the answer (``send`` returns when the
+    headers are in), so a server that got the request and then reset the connection is also
+    sent it a second time: the same risk any retry of a connection error takes."""
     try:
         return await http.send(request, stream=True)
-    except (httpx.RemoteProtocolError, httpx.WriteError):
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
         return await http.send(request, stream=True)
 
 

@@ -90,10 +90,11 @@ class QuirksConfig(_Section):
     ``{"error": {"code": <HTTP status>, "message", "type"}}`` with no request id."""
     request_id_header: bool = True
     """``False``: chat answers carry no ``x-request-id`` header (llama.cpp's server sends none)."""
-    close_after_stream: bool = False
+    close_after_stream: bool | Literal["reset"] = False
     """After a streamed answer, the next request on the same connection is not answered and
     the connection closes, though keep-alive was announced (llama.cpp's server closes after
-    every stream; ``qwenkit.emulator.connections``). Needs a real server (uvicorn)."""
+    every stream; ``qwenkit.emulator.connections``): ``true`` closes it (the client reads its
+    end), ``"reset"`` resets it (the client's read fails). Needs a real server (uvicorn)."""
 
 
 class ThrottleConfig(_Section):

@@ -8,6 +8,14 @@ body" (aiohttp). The real server's close races the next request; here it is made
 after a streamed answer (``text/event-stream``) the connection is marked, and the next request
 that arrives on it is not answered, the connection is closed instead.
 
+The race has two outcomes, and the quirk has a mode for each. ``true``: the request is read to
+its end, then the connection is closed (a FIN: the client reads the end of the stream, "Server
+disconnected"). Reading the body first is what keeps it deterministic: closing a socket with
+unread data makes the kernel reset it instead (httpcore writes the headers and the body
+separately, so the body is often still in flight). ``"reset"``: the connection is closed with
+``SO_LINGER`` 0, an RST (the client's read fails, "Connection reset by peer"), which is what the
+client meets when its request reached the socket after llama.cpp had closed it.
+
 The connection is the server's, which ASGI does not expose: uvicorn's ``receive`` is a method of
 its request cycle, which holds the transport (``receive.__self__.transport``) and a method of the
 connection's protocol object (``on_response``), which marks the connection (uvloop's transports
@@ -18,6 +26,8 @@ no connection to find and the quirk does nothing.
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import weakref
 from typing import Any
 
@@ -41,7 +51,11 @@ class CloseAfterStream:
         connection = _connection(receive)
         if connection is not None and connection[0] in self._closing:
             self._closing.discard(connection[0])
-            connection[1].close()  # the request that came on it is never answered
+            if self.state.config.quirks.close_after_stream == "reset":
+                _abort(connection[1])
+            else:
+                await _drain(receive)
+                connection[1].close()  # the request that came on it is never answered
             for _ in range(3):  # let the server see the connection gone before we return
                 await asyncio.sleep(0)
             return
@@ -57,6 +71,22 @@ class CloseAfterStream:
         await self.app(scope, receive, watched)
         if streamed and connection is not None and self.state.config.quirks.close_after_stream:
             self._closing.add(connection[0])
+
+
+async def _drain(receive: Receive) -> None:
+    """Read the request to its end, so that closing the socket sends a FIN, not an RST."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
+def _abort(transport: Any) -> None:
+    """Close with ``SO_LINGER`` 0: the kernel resets the connection (RST)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.close()
 
 
 def _connection(receive: Receive) -> tuple[Any, Any] | None:

@@ -14,13 +14,15 @@ One correction on top: httpx-aiohttp maps every ``aiohttp.ClientConnectionError`
 timeout (a refused connection, a server that closed it) to ``httpx.ConnectTimeout``, which would
 make an unreachable upstream a 504 "did not answer in time"; ``_Transport`` raises
 ``httpx.ConnectError`` (502 "cannot be reached"), ``httpx.RemoteProtocolError`` (the server
-closed the connection) or ``httpx.WriteError`` (the request could not be written on a pooled
-connection the server had closed: the SDK's transport sends it again once) for those.
+closed the connection), ``httpx.ReadError`` (it reset the connection) or ``httpx.WriteError``
+(the request could not be written on a pooled connection the server had closed; the SDK's
+transport sends a request that met one of these three again once) for those.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 
 import aiohttp
 import httpx
@@ -46,6 +48,8 @@ class _Transport(AiohttpTransport):
                                                 request=request) from cause  # fmt: skip
             if isinstance(cause, aiohttp.ClientOSError) and _unsent(cause):
                 raise httpx.WriteError(str(cause), request=request) from cause
+            if isinstance(cause, aiohttp.ClientOSError) and cause.errno == errno.ECONNRESET:
+                raise httpx.ReadError(str(cause), request=request) from cause
             raise httpx.ConnectError(str(cause), request=request) from cause
 
 
