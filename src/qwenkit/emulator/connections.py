@@ -8,13 +8,14 @@ body" (aiohttp). The real server's close races the next request; here it is made
 after a streamed answer (``text/event-stream``) the connection is marked, and the next request
 that arrives on it is not answered, the connection is closed instead.
 
-The race has two outcomes, and the quirk has a mode for each. ``true``: the request is read to
-its end, then the connection is closed (a FIN: the client reads the end of the stream, "Server
-disconnected"). Reading the body first is what keeps it deterministic: closing a socket with
-unread data makes the kernel reset it instead (httpcore writes the headers and the body
-separately, so the body is often still in flight). ``"reset"``: the connection is closed with
-``SO_LINGER`` 0, an RST (the client's read fails, "Connection reset by peer"), which is what the
-client meets when its request reached the socket after llama.cpp had closed it.
+The race has two outcomes, and the quirk has a mode for each. ``true``: the connection is
+closed (a FIN: the client reads the end of the stream, "Server disconnected"). ``"reset"``: it is
+closed with ``SO_LINGER`` 0, an RST (the client's read fails, "Connection reset by peer"), which
+is what the client meets when its request reached the socket after llama.cpp had closed it.
+Either way the request is first read to its end, which is what keeps the outcome deterministic:
+closing a socket with unread data makes the kernel reset it, and a client still writing meets
+the reset on its write, then reads the end of the stream (httpcore writes the headers and the
+body separately, so the body is often still in flight).
 
 The connection is the server's, which ASGI does not expose: uvicorn's ``receive`` is a method of
 its request cycle, which holds the transport (``receive.__self__.transport``) and a method of the
@@ -51,13 +52,16 @@ class CloseAfterStream:
         connection = _connection(receive)
         if connection is not None and connection[0] in self._closing:
             self._closing.discard(connection[0])
+            await _drain(receive)
             if self.state.config.quirks.close_after_stream == "reset":
                 _abort(connection[1])
             else:
-                await _drain(receive)
                 connection[1].close()  # the request that came on it is never answered
             for _ in range(3):  # let the server see the connection gone before we return
                 await asyncio.sleep(0)
+            return
+        if connection is None:
+            await self.app(scope, receive, send)
             return
         streamed = False
 
@@ -66,15 +70,21 @@ class CloseAfterStream:
             if message["type"] == "http.response.start":
                 headers = dict(message.get("headers", []))
                 streamed = headers.get(b"content-type", b"").startswith(b"text/event-stream")
+            elif streamed and _last_body(message) and self.state.config.quirks.close_after_stream:
+                # marked before the last bytes go: the client's next request may be read
+                # before this task runs again
+                self._closing.add(connection[0])
             await send(message)
 
         await self.app(scope, receive, watched)
-        if streamed and connection is not None and self.state.config.quirks.close_after_stream:
-            self._closing.add(connection[0])
+
+
+def _last_body(message: Message) -> bool:
+    return message["type"] == "http.response.body" and not message.get("more_body", False)
 
 
 async def _drain(receive: Receive) -> None:
-    """Read the request to its end, so that closing the socket sends a FIN, not an RST."""
+    """Read the request to its end: the client is done writing, and a close is not a reset."""
     while True:
         message = await receive()
         if message["type"] != "http.request" or not message.get("more_body", False):
