@@ -13,16 +13,15 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import httpx
 import openai
 import pytest
 from emulator_server import serve
 from gateway_process import gateway_processes
 from gateway_site import GatewaySite
-from llama_server import LlamaServer
-from openai.types.chat import ChatCompletionMessageParam
+from llama_server import THINK_GRAMMAR, WEATHER_TOOL, LlamaServer
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 from qwenkit import Settings
 from qwenkit.gateway import Gateway, GatewayConfig, create_app
@@ -34,19 +33,6 @@ MODEL = "qwen3-0.6b"
 CAPITAL: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "What is the capital of France?"}
 ]
-THINK_GRAMMAR = 'root ::= "<think>\\n" [a-z ]{10,60} "\\n</think>\\n\\n" [A-Za-z ]{5,60} "."'
-WEATHER_TOOL: Any = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 class Site(GatewaySite):
@@ -62,11 +48,6 @@ def site(llama: LlamaServer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     gateway = Gateway(config, settings=Settings(base_url=llama.base_url))
     with serve(create_app(gateway)) as url:
         yield Site(url, store_url, gateway, llama.base_url)
-
-
-def server_tokens(llama: LlamaServer, text: str) -> int:
-    answer = httpx.post(f"{llama.url}/tokenize", json={"content": text}, timeout=10)
-    return len(answer.json()["tokens"])
 
 
 def test_a_chat_is_answered_and_recorded_with_the_servers_counts(site: Site) -> None:
@@ -159,7 +140,7 @@ def test_a_call_forced_by_name_reaches_the_client_as_tool_calls(site: Site) -> N
         answer = client.chat.completions.create(
             model=MODEL,
             messages=messages,
-            tools=[WEATHER_TOOL],
+            tools=[cast("ChatCompletionToolParam", WEATHER_TOOL)],
             tool_choice={"type": "function", "function": {"name": "get_weather"}},
             max_tokens=40,
             temperature=0,
@@ -185,7 +166,7 @@ def test_the_callers_thinking_switch_reaches_the_servers_template(
     off, on = counts[False], counts[True]
     assert off is not None
     assert on is not None
-    assert off.prompt_tokens - on.prompt_tokens == server_tokens(llama, "<think>\n\n</think>\n\n")
+    assert off.prompt_tokens - on.prompt_tokens == llama.tokens("<think>\n\n</think>\n\n")
 
 
 @pytest.mark.parametrize("reasoning_format", ["deepseek", "none"])

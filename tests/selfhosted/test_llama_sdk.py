@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from emulator_server import free_port
-from llama_server import LlamaServer, start, stop
+from llama_server import THINK_GRAMMAR, WEATHER_TOOL, LlamaServer, start, stop
 
 from qwenkit import (
     APIConnectionError,
@@ -38,18 +38,6 @@ pytestmark = [pytest.mark.llama, pytest.mark.anyio]
 
 MODEL = "qwen3-0.6b"
 CAPITAL = "What is the capital of France?"
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 OTHER_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
@@ -62,8 +50,6 @@ OTHER_TOOL: dict[str, Any] = {
         },
     },
 }
-# The model's answer, made to open with a reasoning block: GBNF, enforced by llama.cpp's sampler.
-THINK_GRAMMAR = 'root ::= "<think>\\n" [a-z ]{10,60} "\\n</think>\\n\\n" [A-Za-z ]{5,60} "."'
 FAST = RetryPolicy(max_attempts=1)
 
 
@@ -74,12 +60,6 @@ async def qwen(base_url: str, **options: Any) -> AsyncIterator[AsyncQwen]:
         upstream="openai-compatible", base_url=base_url, default_model=MODEL, **options
     ) as client:
         yield client
-
-
-def server_tokens(llama: LlamaServer, text: str) -> int:
-    """How many tokens the server's own tokenizer makes of ``text``."""
-    answer = httpx.post(f"{llama.url}/tokenize", json={"content": text}, timeout=10)
-    return len(answer.json()["tokens"])
 
 
 # -- answers --------------------------------------------------------------------------------------
@@ -228,7 +208,7 @@ async def test_the_thinking_switch_reaches_the_servers_template(llama: LlamaServ
         on = await client.chat(CAPITAL, max_tokens=4, thinking=True)
     assert off.usage is not None
     assert on.usage is not None
-    empty_block = server_tokens(llama, "<think>\n\n</think>\n\n")
+    empty_block = llama.tokens("<think>\n\n</think>\n\n")
     assert empty_block > 0
     assert off.usage.prompt_tokens - on.usage.prompt_tokens == empty_block
 

@@ -29,12 +29,35 @@ import pytest
 from emulator_server import free_port
 from services import service_missing
 
-__all__ = ["LlamaServer", "llama", "llama_paths", "start", "started"]
+__all__ = [
+    "THINK_GRAMMAR",
+    "WEATHER_TOOL",
+    "LlamaServer",
+    "llama",
+    "llama_paths",
+    "start",
+    "started",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "llama-server.sh"
 _HINT = "`make llama` builds it (scripts/llama-server.sh build: once per machine, minutes)"
 STARTUP_SECONDS = 60.0
+
+# The model's answer, made to open with a reasoning block: GBNF, enforced by llama.cpp's sampler.
+THINK_GRAMMAR = 'root ::= "<think>\\n" [a-z ]{10,60} "\\n</think>\\n\\n" [A-Za-z ]{5,60} "."'
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
 
 
 @dataclass
@@ -63,6 +86,11 @@ class LlamaServer:
                 raise AssertionError(f"llama-server still generating after {timeout} s")
             time.sleep(0.02)
         return time.perf_counter() - started
+
+    def tokens(self, text: str) -> int:
+        """How many tokens the server's own tokenizer makes of ``text``."""
+        answer = httpx.post(f"{self.url}/tokenize", json={"content": text}, timeout=10)
+        return len(answer.json()["tokens"])
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
