@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from emulator_server import free_port
-from llama_server import THINK_GRAMMAR, WEATHER_TOOL, LlamaServer, start, stop
+from llama_server import THINK_GRAMMAR, WEATHER_TOOL, LlamaServer, city_tool, start, stop
 
 from qwenkit import (
     APIConnectionError,
@@ -38,18 +38,7 @@ pytestmark = [pytest.mark.llama, pytest.mark.anyio]
 
 MODEL = "qwen3-0.6b"
 CAPITAL = "What is the capital of France?"
-OTHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "description": "The local time in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+OTHER_TOOL = city_tool("get_time", "The local time in a city.")
 FAST = RetryPolicy(max_attempts=1)
 
 

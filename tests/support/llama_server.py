@@ -33,6 +33,7 @@ __all__ = [
     "THINK_GRAMMAR",
     "WEATHER_TOOL",
     "LlamaServer",
+    "city_tool",
     "llama",
     "llama_paths",
     "start",
@@ -46,18 +47,20 @@ STARTUP_SECONDS = 60.0
 
 # The model's answer, made to open with a reasoning block: GBNF, enforced by llama.cpp's sampler.
 THINK_GRAMMAR = 'root ::= "<think>\\n" [a-z ]{10,60} "\\n</think>\\n\\n" [A-Za-z ]{5,60} "."'
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+
+
+def city_tool(name: str, description: str) -> dict[str, Any]:
+    """A function tool taking one required ``city`` string."""
+    parameters = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    }
+    function = {"name": name, "description": description, "parameters": parameters}
+    return {"type": "function", "function": function}
+
+
+WEATHER_TOOL = city_tool("get_weather", "The current weather in a city.")
 
 
 @dataclass
